@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { reportAndExit } from './errors.js';
+import { registerSelect } from './select.js';
+import { registerBench } from './bench.js';
+import { registerDemo } from './demo.js';
+
+/** Builds the `d2pruner` command tree. Each command lives in its own file and registers itself here. */
+export function buildProgram(): Command {
+  const program = new Command('d2pruner')
+    .description('Visual-token pruning for vision-language models: D2Pruner and its baselines')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+  registerSelect(program);
+  registerBench(program);
+  registerDemo(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError && (error.exitCode === 0 || error.code === 'commander.helpDisplayed')) {
+      process.exitCode = 0;
+      return;
+    }
+    reportAndExit(error);
+  }
+}
+
+await main(process.argv);
