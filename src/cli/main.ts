@@ -4,6 +4,7 @@ import { reportAndExit } from './errors.js';
 import { registerSelect } from './select.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
+import { registerFlops } from './flops.js';
 
 /** Builds the `d2pruner` command tree. Each command lives in its own file and registers itself here. */
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerSelect(program);
   registerBench(program);
   registerDemo(program);
+  registerFlops(program);
   return program;
 }
 
