@@ -70,7 +70,8 @@ function runFlops(flags: FlopsFlags): string {
     }),
   );
   if (flags.json) {
-    const json = { reduction: report.reduction, before: report.before, after: report.after, ...report, model: model.name, shape: model.shape };
+    const { reduction, before, after, ...rest } = report;
+    const json = { reduction, before, after, ...rest, model: model.name, shape: model.shape };
     return JSON.stringify(json) + '\n';
   }
   return formatReport(model.name, model.shape, report);
