@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { syntheticInput, type FeatureKind } from '../bench/synthetic.js';
+import { timeRuns } from '../bench/timing.js';
+import { ValidationError } from '../core/errors.js';
+import { select, type SelectOptions } from '../select.js';
+import { UsageError } from './errors.js';
+
+function integerFlag(name: string, min: number) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < min) {
+      throw new ValidationError(`--${name}`, text, `must be an integer >= ${min}`);
+    }
+    return value;
+  };
+}
+
+function budgetFlag(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) throw new ValidationError('--budget', text, 'must be an integer or a fraction in (0, 1)');
+  return value;
+}
+
+export function registerBench(program: Command): void {
+  const bench = program.command('bench').description('benchmarks');
+  bench
+    .command('select')
+    .description('time one selection method on seeded synthetic inputs (warm-up, then repeated runs)')
+    .requiredOption('--tokens <N>', 'number of visual tokens', integerFlag('tokens', 1))
+    .requiredOption('--dim <D>', 'feature width', integerFlag('dim', 1))
+    .requiredOption('--budget <n>', 'tokens to keep (integer or fraction in (0, 1))', budgetFlag)
+    .option('--method <name>', 'selection method', 'd2pruner')
+    .option('--features <kind>', 'synthetic features: random | clustered', 'random')
+    .option('--runs <k>', 'timed runs', integerFlag('runs', 1), 9)
+    .option('--warmup <k>', 'untimed warm-up runs', integerFlag('warmup', 0), 2)
+    .option('--seed <s>', 'seed of the synthetic input', integerFlag('seed', 0), 0)
+    .option('--json', 'print a JSON summary as the last line')
+    .action((flags) => {
+      if (flags.features !== 'random' && flags.features !== 'clustered') {
+        throw new UsageError(`--features: must be random or clustered (got ${JSON.stringify(flags.features)})`);
+      }
+      const input = syntheticInput({ tokens: flags.tokens, dim: flags.dim, budget: flags.budget, seed: flags.seed, kind: flags.features as FeatureKind });
+      const options = { method: flags.method } as SelectOptions;
+      const first = select(input, options); // validates everything before timing starts
+      const summary = timeRuns(() => select(input, options), { runs: flags.runs, warmup: flags.warmup });
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({ ...summary, method: flags.method, tokens: flags.tokens, dim: flags.dim, kept: first.keep.length }) + '\n');
+      } else {
+        const f = (ms: number) => ms.toFixed(3);
+        process.stdout.write(
+          `${flags.method} ${flags.tokens}x${flags.dim} -> ${first.keep.length}: median ${f(summary.median_ms)} ms, min ${f(summary.min_ms)} ms, max ${f(summary.max_ms)} ms (${summary.runs} runs)\n`,
+        );
+      }
+    });
+}

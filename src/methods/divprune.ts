@@ -1,0 +1,51 @@
+import { argmax } from '../core/order.js';
+import { selectionFromIndices } from '../core/result.js';
+import { cosineRow, rowCosine, rowNorms } from '../core/similarity.js';
+import type { PreparedInput, Selection } from '../core/types.js';
+import { NO_OPTIONS, type NoOptions } from './defaults.js';
+import type { MethodDefinition } from './method.js';
+
+/**
+ * DivPrune: greedy max–min diversity with distance 1 − cosine. The first token is the one farthest from its
+ * nearest other token (this needs every pair once); then, repeatedly, the token farthest from the chosen set.
+ */
+function runDivPrune(input: PreparedInput): Selection {
+  const { features, tokens, dim, budget } = input;
+  const norms = rowNorms(features, tokens, dim);
+  const nearest = new Float64Array(tokens).fill(Infinity);
+  if (tokens === 1) nearest[0] = 0;
+  for (let i = 0; i < tokens; i++) {
+    for (let j = i + 1; j < tokens; j++) {
+      const distance = 1 - rowCosine(features, dim, norms, i, j);
+      if (distance < nearest[i]) nearest[i] = distance;
+      if (distance < nearest[j]) nearest[j] = distance;
+    }
+  }
+  const chosen = new Uint8Array(tokens);
+  const picks = new Int32Array(budget);
+  const row = new Float64Array(tokens);
+  const toChosen = new Float64Array(tokens).fill(Infinity);
+  let pick = argmax(nearest);
+  for (let k = 0; k < budget; k++) {
+    picks[k] = pick;
+    chosen[pick] = 1;
+    if (k === budget - 1) break;
+    cosineRow(features, tokens, dim, norms, pick, row);
+    for (let j = 0; j < tokens; j++) {
+      const distance = 1 - row[j];
+      if (distance < toChosen[j]) toChosen[j] = distance;
+    }
+    pick = argmax(toChosen, (j) => chosen[j] === 0);
+  }
+  return selectionFromIndices(tokens, picks);
+}
+
+export const divprune: MethodDefinition<NoOptions> = {
+  name: 'divprune',
+  summary: 'greedy max–min diversity (distance 1 − cosine), prompt-agnostic',
+  paper: 'DivPrune, Alvar et al., CVPR 2025 (arXiv 2503.02175)',
+  defaults: NO_OPTIONS,
+  schema: {},
+  needs: () => ({ importance: false, grid: false }),
+  run: runDivPrune,
+};
