@@ -6,3 +6,4 @@ export type { D2PrunerOptions, RandomOptions, DartOptions, CdprunerOptions, Spat
 export { resolveBudget, resolveGrid } from './core/validate.js';
 export { ValidationError } from './core/errors.js';
 export { Role, type Selection, type SelectionInput, type Grid, type Tile, type RoleCode, type NumericArray } from './core/types.js';
+export { computeFlops, layerFlops, decoderShapeFromConfig, visualTokensFromConfig, modelPresets, flopsDefaults, type DecoderShape, type ModelPreset, type FlopsOptions, type FlopsReport, type FlopsVariant } from './flops.js';
