@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { resolveBudget, select, ValidationError, type SelectOptions } from '../../src/index.js';
+
+const base = () => ({
+  features: new Float32Array([1, 0, 0, 1, 1, 1, 0, 0]),
+  dims: [4, 2] as [number, number],
+  importance: [0.4, 0.3, 0.2, 0.1],
+  budget: 2,
+});
+
+function errorOf(fn: () => unknown): ValidationError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ValidationError);
+    return error as ValidationError;
+  }
+  throw new Error('expected a ValidationError');
+}
+
+describe('budget', () => {
+  it('accepts integers in [1, N] and fractions in (0, 1) meaning max(1, round(f·N))', () => {
+    expect(resolveBudget(1, 576)).toBe(1);
+    expect(resolveBudget(576, 576)).toBe(576);
+    expect(resolveBudget(0.25, 576)).toBe(144);
+    expect(resolveBudget(0.001, 576)).toBe(1);
+    expect(resolveBudget(0.5, 3)).toBe(2); // round half up
+  });
+  it.each([0, -1, 2.5, 577, 1.5, Number.NaN, Infinity, '64', null, undefined])('rejects %s naming the field', (bad) => {
+    const error = errorOf(() => resolveBudget(bad, 576));
+    expect(error.field).toBe('budget');
+    expect(error.message).toMatch(/^budget: /);
+  });
+});
+
+describe('input validation names the field and the value', () => {
+  const cases: [string, (input: ReturnType<typeof base>) => unknown, string, RegExp?][] = [
+    ['features too short', (i) => ({ ...i, features: new Float32Array(7) }), 'features', /length 8/],
+    ['NaN feature', (i) => ({ ...i, features: new Float32Array([1, 0, NaN, 1, 1, 1, 0, 0]) }), 'features[2]', /NaN/],
+    ['Infinity importance', (i) => ({ ...i, importance: [0.4, Infinity, 0.2, 0.1] }), 'importance[1]', /Infinity/],
+    ['string importance', (i) => ({ ...i, importance: [0.4, '0.3', 0.2, 0.1] }), 'importance[1]'],
+    ['importance wrong length', (i) => ({ ...i, importance: [0.4, 0.3] }), 'importance', /length 4/],
+    ['negative importance with a prior', (i) => ({ ...i, importance: [0.4, -0.3, 0.2, 0.1], prior: [1, 1, 1, 1] }), 'importance[1]', /-0.3/],
+    ['negative prior', (i) => ({ ...i, prior: [1, 1, -2, 1] }), 'prior[2]'],
+    ['prior wrong length', (i) => ({ ...i, prior: [1, 1, 1] }), 'prior'],
+    ['bad dims', (i) => ({ ...i, dims: [4.5, 2] }), 'dims[0]'],
+    ['budget 0', (i) => ({ ...i, budget: 0 }), 'budget', /got 0/],
+    ['budget N + 1', (i) => ({ ...i, budget: 5 }), 'budget', /got 5/],
+    ['grid larger than N', (i) => ({ ...i, grid: { rows: 3, cols: 2 } }), 'grid'],
+    ['tile outside [0, N)', (i) => ({ ...i, grid: { tiles: [{ start: 2, rows: 1, cols: 3 }] } }), 'grid.tiles[0]'],
+    ['overlapping tiles', (i) => ({ ...i, grid: { tiles: [{ start: 0, rows: 1, cols: 2 }, { start: 1, rows: 1, cols: 2 }] } }), 'grid.tiles[1]', /overlaps/],
+    ['bad tile rows', (i) => ({ ...i, grid: { tiles: [{ start: 0, rows: 0, cols: 2 }] } }), 'grid.tiles[0].rows'],
+  ];
+  it.each(cases)('%s', (_, mutate, field, pattern) => {
+    const error = errorOf(() => select(mutate(base()) as never, { method: 'd2pruner' }));
+    expect(error.field).toBe(field);
+    expect(error.message.startsWith(`${field}: `)).toBe(true);
+    if (pattern) expect(error.message).toMatch(pattern);
+  });
+
+  it('rejects an unknown method, listing the known ones', () => {
+    const error = errorOf(() => select(base(), { method: 'fastvv' } as unknown as SelectOptions));
+    expect(error.field).toBe('method');
+    expect(error.message).toBe('method: must be one of d2pruner, random, uniform, fastv, divprune, dart, cdpruner, visionzip (got "fastvv")');
+  });
+  it('rejects unknown option keys and out-of-range options', () => {
+    expect(errorOf(() => select(base(), { method: 'd2pruner', pivot_ratio: 0.5 } as never)).field).toBe('options.pivot_ratio');
+    expect(errorOf(() => select(base(), { method: 'fastv', seed: 1 } as never)).message).toMatch(/takes no options/);
+    expect(errorOf(() => select(base(), { method: 'd2pruner', pivotRatio: 1.5 })).field).toBe('options.pivotRatio');
+    expect(errorOf(() => select(base(), { method: 'd2pruner', alpha: -0.1 })).field).toBe('options.alpha');
+    expect(errorOf(() => select(base(), { method: 'd2pruner', spatial: { kind: 'disk' } } as never)).field).toBe('options.spatial');
+    expect(errorOf(() => select(base(), { method: 'd2pruner', spatial: { kind: 'gaussian', sigma: 0 } })).field).toBe('options.spatial.sigma');
+    expect(errorOf(() => select(base(), { method: 'dart', pivots: 0 })).field).toBe('options.pivots');
+    expect(errorOf(() => select(base(), { method: 'cdpruner', theta: 1 })).field).toBe('options.theta');
+    expect(errorOf(() => select(base(), { method: 'random', seed: -1 })).field).toBe('options.seed');
+  });
+  it('requires importance for importance-based methods only', () => {
+    const { importance: _, ...noImportance } = base();
+    for (const method of ['d2pruner', 'fastv', 'cdpruner', 'visionzip'] as const) {
+      expect(errorOf(() => select(noImportance, { method })).field).toBe('importance');
+    }
+    for (const method of ['random', 'uniform', 'divprune', 'dart'] as const) {
+      expect(select(noImportance, { method }).keep.length).toBe(2);
+    }
+  });
+  it('allows negative importance when no prior is given', () => {
+    expect(Array.from(select({ ...base(), importance: [-1, -2, 3, 0] }, { method: 'fastv' }).keep)).toEqual([2, 3]);
+  });
+  it('defaults to d2pruner when no method is given', () => {
+    expect(select(base())).toEqual(select(base(), { method: 'd2pruner' }));
+  });
+});
