@@ -1,0 +1,66 @@
+import { ValidationError } from '../../core/errors.js';
+import { idefics3 } from './idefics3.js';
+import { llava } from './llava.js';
+import { wrapModel } from './pruning.js';
+import { qwen2vl } from './qwen2vl.js';
+import type { FamilyAdapter, PrunedModel, TokenPruningOptions } from './types.js';
+
+/** Model families with a pruning adapter, in lookup order. Adding one: a file here and one entry. */
+export const families: readonly FamilyAdapter[] = Object.freeze([llava, qwen2vl, idefics3]);
+
+/** Every `config.model_type` withTokenPruning accepts. */
+export const supportedModelTypes: readonly string[] = Object.freeze(families.flatMap((f) => f.modelTypes));
+
+/** The adapter for a loaded model. @throws ValidationError naming the supported model types. */
+export function familyOf(model: unknown): FamilyAdapter {
+  const modelType = (model as { config?: { model_type?: unknown } } | null)?.config?.model_type;
+  const family = families.find((f) => f.modelTypes.includes(modelType as string));
+  if (!family) {
+    throw new ValidationError(
+      'model.config.model_type',
+      modelType,
+      `has no pruning adapter; supported: ${supportedModelTypes.join(', ')}`,
+    );
+  }
+  return family;
+}
+
+/**
+ * Prunes visual tokens inside a loaded transformers.js vision-language model.
+ *
+ * ```ts
+ * const model = await LlavaForConditionalGeneration.from_pretrained(dir, { dtype: 'fp32' });
+ * const pruned = withTokenPruning(model, { method: 'd2pruner', budget: 64, prior });
+ * const out = await pruned.generate({ ...inputs, max_new_tokens: 64 });   // unchanged generate()
+ * pruned.lastPruning;   // { before: 576, after: 64, keep, roles, selectMs, prefillMs, images, … }
+ * ```
+ *
+ * The returned object inherits from `model` (no prototype or global patch; `model` itself stays unpruned and
+ * both share the ONNX sessions) and overrides `forward`: on the prefill it runs the embeddings and the vision
+ * encoder, scores each image's visual tokens (`importance`), selects `budget` of them per image with
+ * `method`, and sends the decoder only the kept tokens, removing the dropped ones from `inputs_embeds`,
+ * `attention_mask` and the position ids together. Decoding steps continue with positions after the pruned
+ * prefill (original or compact numbering) over the pruned KV cache. Works with `generate()`, streamers,
+ * greedy and sampling. One prompt per call (batch size 1).
+ *
+ * @param model a loaded model whose `config.model_type` is one of {@link supportedModelTypes}.
+ * @param options method, budget per image, optional prior, positions (`'original'` default), importance
+ *   (`'promptRelevance'` default, `'attention'` or a callback) and method options.
+ * @throws ValidationError for an unsupported model type, an unknown method or method option, a budget that
+ *   is not an integer ≥ 1 or a fraction in (0, 1), a prior of the wrong size — before any session runs. A
+ *   budget above an image's token count or a raw prior of the wrong length is rejected at the prefill, also
+ *   before any session runs; so is a batch of more than one prompt.
+ */
+export function withTokenPruning<M extends object>(model: M, options: TokenPruningOptions): PrunedModel<M> {
+  return wrapModel(model, familyOf(model), options);
+}
+
+export { templateTokenIds } from './pruning.js';
+export type {
+  TokenPruningOptions,
+  PrunedModel,
+  PruningReport,
+  ImagePruning,
+  FamilyAdapter,
+  TokenizerLike,
+} from './types.js';

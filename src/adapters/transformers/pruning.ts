@@ -1,0 +1,574 @@
+import { ValidationError } from '../../core/errors.js';
+import type { Grid } from '../../core/types.js';
+import { resolveBudget } from '../../core/validate.js';
+import { priorForLayout, validatePrior, type PositionalPrior } from '../../importance/prior.js';
+import { promptRelevance } from '../../importance/promptRelevance.js';
+import type { ImportanceContext } from '../../importance/types.js';
+import { methodNames } from '../../methods/registry.js';
+import { select } from '../../select.js';
+import type {
+  FamilyAdapter,
+  ImagePruning,
+  ImageSpan,
+  PrunedModel,
+  PruningReport,
+  TensorLike,
+  TokenizerLike,
+  TokenPruningOptions,
+  VisionLanguageModelLike,
+} from './types.js';
+
+/** Keys of TokenPruningOptions that belong to the adapter; every other key is a method option. */
+const ADAPTER_KEYS = new Set([
+  'method',
+  'budget',
+  'prior',
+  'positions',
+  'importance',
+  'tokenizer',
+  'excludeTokenIds',
+  'attentionOutput',
+]);
+
+type TensorCtor = new (type: string, data: ArrayLike<unknown>, dims: number[]) => TensorLike;
+type ModelInputs = Record<string, any>;
+
+/** Per-generation state, keyed by the `model_inputs` object `generate()` reuses across its steps. */
+interface DecodeState {
+  /** Position of the next token = past length + delta (the same on every M-RoPE axis). */
+  delta: bigint;
+}
+
+/** Validated, normalised options. */
+export interface ResolvedOptions {
+  method: string;
+  budget: number;
+  prior: PositionalPrior | Float32Array | undefined;
+  positions: 'original' | 'compact';
+  importance: NonNullable<TokenPruningOptions['importance']>;
+  excludeIds: Set<bigint>;
+  attentionOutput: string | undefined;
+  methodOptions: Record<string, unknown>;
+}
+
+/**
+ * Validates the options before any session runs: method name, budget shape (the count is checked against
+ * each image's tokens at prefill, still before any session), positions, importance, the prior's size and the
+ * method options (by a dry selection on a 2×2 toy input).
+ * @throws ValidationError naming the bad field.
+ */
+export function resolveOptions(model: VisionLanguageModelLike, options: TokenPruningOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
+  const { method, budget } = options;
+  if (typeof method !== 'string' || !(methodNames as readonly string[]).includes(method)) {
+    throw new ValidationError('method', method, `must be one of ${methodNames.join(', ')}`);
+  }
+  if (typeof budget !== 'number' || !Number.isFinite(budget) || budget <= 0 || (budget >= 1 && !Number.isInteger(budget))) {
+    throw new ValidationError('budget', budget, 'must be an integer ≥ 1 or a fraction in (0, 1)');
+  }
+  const positions = options.positions ?? 'original';
+  if (positions !== 'original' && positions !== 'compact') {
+    throw new ValidationError('positions', positions, 'must be "original" or "compact"');
+  }
+  const importance = options.importance ?? 'promptRelevance';
+  if (typeof importance !== 'function' && importance !== 'promptRelevance' && importance !== 'attention') {
+    throw new ValidationError('importance', importance, 'must be "promptRelevance", "attention" or a function (ctx) => Float32Array');
+  }
+  let attentionOutput: string | undefined;
+  if (importance === 'attention') {
+    const decoder = model.sessions['decoder_model_merged'];
+    const outputs = decoder?.outputNames ?? [];
+    attentionOutput = options.attentionOutput ?? outputs.find((name) => /attention/i.test(name));
+    if (!attentionOutput || !outputs.includes(attentionOutput)) {
+      throw new ValidationError(
+        'importance',
+        importance,
+        `needs a decoder that exports the last prompt token's attention (outputs: ${outputs.join(', ')}); ` +
+          'pass a callback (ctx) => Float32Array instead',
+      );
+    }
+  }
+  let prior = options.prior;
+  if (prior !== undefined) {
+    if (prior instanceof Float32Array) {
+      for (let i = 0; i < prior.length; i++) {
+        if (!Number.isFinite(prior[i]!) || prior[i]! < 0) throw new ValidationError(`prior[${i}]`, prior[i], 'must be a finite number ≥ 0');
+      }
+    } else {
+      prior = validatePrior(prior);
+    }
+  }
+  const methodOptions: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) if (!ADAPTER_KEYS.has(key)) methodOptions[key] = value;
+  // A dry run on a toy input rejects unknown or bad method options now rather than at the first prefill.
+  select(
+    {
+      features: new Float32Array([1, 0, 0, 1, 1, 1, 1, -1]),
+      dims: [4, 2],
+      importance: new Float32Array([1, 2, 3, 4]),
+      prior: new Float32Array([1, 1, 1, 1]),
+      grid: { rows: 2, cols: 2 },
+      budget: 2,
+    },
+    { method, ...methodOptions } as never,
+  );
+  const excludeIds = new Set<bigint>();
+  for (const id of options.excludeTokenIds ?? []) excludeIds.add(BigInt(id));
+  if (options.tokenizer) for (const id of templateTokenIds(options.tokenizer)) excludeIds.add(BigInt(id));
+  return { method, budget, prior, positions, importance, excludeIds, attentionOutput, methodOptions };
+}
+
+/**
+ * Special tokens and the tokens of the chat template itself (rendered around an empty user message with an
+ * image), so that prompt relevance compares visual tokens with the user's own words only.
+ */
+export function templateTokenIds(tokenizerOrProcessor: TokenizerLike): number[] {
+  const tokenizer = tokenizerOrProcessor.tokenizer ?? tokenizerOrProcessor;
+  const ids = new Set<number>(tokenizer.all_special_ids ?? []);
+  if (typeof tokenizer.apply_chat_template === 'function') {
+    for (const content of [
+      [{ type: 'image' }, { type: 'text', text: '' }],
+      '',
+    ]) {
+      try {
+        const rendered = tokenizer.apply_chat_template([{ role: 'user', content }], {
+          add_generation_prompt: true,
+          tokenize: true,
+          return_tensor: false,
+        });
+        const flat = (Array.isArray(rendered) ? rendered.flat(2) : []) as unknown[];
+        for (const id of flat) if (typeof id === 'number' || typeof id === 'bigint') ids.add(Number(id));
+        break;
+      } catch {
+        // Templates that reject this message shape: try the next one, else keep the special ids only.
+      }
+    }
+  }
+  return [...ids];
+}
+
+/** Special token ids named in a model config (image, video, vision markers, bos/eos/pad). */
+function configSpecialIds(model: VisionLanguageModelLike): Set<bigint> {
+  const ids = new Set<bigint>();
+  const add = (value: unknown) => {
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 0) ids.add(BigInt(value));
+    else if (Array.isArray(value)) value.forEach(add);
+  };
+  const sources = [model.config, (model.config as any).text_config, (model as any).generation_config];
+  for (const source of sources) {
+    if (!source || typeof source !== 'object') continue;
+    for (const [key, value] of Object.entries(source)) {
+      if (/(^|_)(token_id|token_index|token_ids)$/.test(key)) add(value);
+    }
+  }
+  return ids;
+}
+
+/**
+ * Wraps a loaded transformers.js vision-language model so that every prefill drops visual tokens before the
+ * decoder. Returns a new object whose prototype is `model` (the original stays unpruned and usable side by
+ * side; both share the ONNX sessions), with `forward` overridden, `lastPruning` and `unwrap()`.
+ */
+export function wrapModel<M extends object>(model: M, family: FamilyAdapter, options: TokenPruningOptions): PrunedModel<M> {
+  const host = model as unknown as VisionLanguageModelLike;
+  const resolved = resolveOptions(host, options);
+  const originalForward = host.forward;
+  const states = new WeakMap<object, DecodeState>();
+  const frozen = Object.freeze({ ...options });
+  let lastPruning: PruningReport | null = null;
+  const wrapper = Object.create(model) as VisionLanguageModelLike;
+
+  Object.defineProperties(wrapper, {
+    forward: {
+      value: async function forward(this: VisionLanguageModelLike, modelInputs: ModelInputs) {
+        const inputIds = modelInputs.input_ids as TensorLike | undefined;
+        const past = modelInputs.past_key_values as { get_seq_length(): number } | null | undefined;
+        const pastLength = past ? past.get_seq_length() : 0;
+        if (modelInputs.pixel_values && inputIds && inputIds.dims[1]! > 1 && pastLength === 0 && !modelInputs.inputs_embeds) {
+          const started = performance.now();
+          const result = await prunedPrefill(this, family, resolved, originalForward, modelInputs);
+          if (!result) return originalForward.call(this, modelInputs);
+          states.set(modelInputs, result.state);
+          result.report.prefillMs = performance.now() - started;
+          lastPruning = result.report;
+          return result.outputs;
+        }
+        const state = states.get(modelInputs);
+        if (state && past && pastLength > 0 && inputIds) {
+          return originalForward.call(this, decodeInputs(family, modelInputs, inputIds, pastLength, state));
+        }
+        return originalForward.call(this, modelInputs);
+      },
+      writable: true,
+      configurable: true,
+    },
+    lastPruning: { get: () => lastPruning, configurable: true },
+    pruning: { value: frozen, configurable: true },
+    unwrap: { value: () => model, configurable: true },
+  });
+  return wrapper as unknown as PrunedModel<M>;
+}
+
+/** Decode step after a pruned prefill: mask over the pruned cache, positions continuing after the prefill. */
+function decodeInputs(
+  family: FamilyAdapter,
+  modelInputs: ModelInputs,
+  inputIds: TensorLike,
+  pastLength: number,
+  state: DecodeState,
+): ModelInputs {
+  const Tensor = inputIds.constructor as TensorCtor;
+  const [batch, newTokens] = inputIds.dims as [number, number];
+  const total = pastLength + newTokens;
+  const mask = new BigInt64Array(batch * total).fill(1n);
+  const inputs: ModelInputs = { ...modelInputs, attention_mask: new Tensor('int64', mask, [batch, total]) };
+  if (!modelInputs.position_ids) {
+    const axes = family.mrope ? 3 : 1;
+    const data = new BigInt64Array(axes * batch * newTokens);
+    for (let a = 0; a < axes; a++) {
+      for (let b = 0; b < batch; b++) {
+        for (let j = 0; j < newTokens; j++) data[(a * batch + b) * newTokens + j] = BigInt(pastLength + j) + state.delta;
+      }
+    }
+    inputs.position_ids = new Tensor('int64', data, family.mrope ? [3, batch, newTokens] : [batch, newTokens]);
+  }
+  return inputs;
+}
+
+interface PrefillResult {
+  outputs: Record<string, unknown>;
+  state: DecodeState;
+  report: PruningReport;
+}
+
+/** Inputs of the generic forward other than the text/generation ones: the vision kwargs. */
+function visionKwargs(modelInputs: ModelInputs): ModelInputs {
+  const {
+    input_ids: _ids,
+    attention_mask: _mask,
+    position_ids: _pos,
+    inputs_embeds: _embeds,
+    past_key_values: _past,
+    generation_config: _gc,
+    logits_processor: _lp,
+    num_logits_to_keep: _nl,
+    rope_deltas: _rd,
+    ...rest
+  } = modelInputs;
+  return rest;
+}
+
+function toFloat32(tensor: TensorLike): Float32Array {
+  if (tensor.type === 'float32') return tensor.data as Float32Array;
+  if (!tensor.to) throw new Error(`cannot convert a ${tensor.type} tensor to float32`);
+  return tensor.to('float32').data as Float32Array;
+}
+
+/** cumsum(mask) − 1, masked slots 1: transformers.js's position ids for a 2-D mask row. */
+function cumsumPositions(mask: ArrayLike<bigint>, start: number, length: number): BigInt64Array {
+  const out = new BigInt64Array(length);
+  let sum = 0n;
+  for (let j = 0; j < length; j++) {
+    if (mask[start + j] === 0n) out[j] = 1n;
+    else {
+      out[j] = sum;
+      sum += 1n;
+    }
+  }
+  return out;
+}
+
+/** The decoder-session feeds of a pruned prefill, then the decoder run itself. Returns null when no image. */
+async function prunedPrefill(
+  model: VisionLanguageModelLike,
+  family: FamilyAdapter,
+  options: ResolvedOptions,
+  originalForward: VisionLanguageModelLike['forward'],
+  modelInputs: ModelInputs,
+): Promise<PrefillResult | null> {
+  const inputIds = modelInputs.input_ids as TensorLike;
+  const Tensor = inputIds.constructor as TensorCtor;
+  const [batch, length] = inputIds.dims as [number, number];
+  if (batch !== 1) {
+    throw new ValidationError(
+      'batch',
+      batch,
+      'withTokenPruning prunes one prompt per generate() call; call generate() once per prompt (batch size 1)',
+    );
+  }
+  const row = inputIds.data as BigInt64Array;
+  const images = family.locateImages(model, row, modelInputs);
+  if (images.length === 0) return null;
+
+  // Every check that needs the token counts, before any session runs.
+  const budgets = images.map((image) => resolveBudget(options.budget, image.positions.length));
+  const priors = images.map((image, i) => imagePrior(options.prior, image, i));
+
+  const attentionMask: TensorLike =
+    (modelInputs.attention_mask as TensorLike | undefined) ?? new Tensor('int64', new BigInt64Array(length).fill(1n), [1, length]);
+  const kwargs = visionKwargs(modelInputs);
+  const textEmbeds = await model.encode_text({ input_ids: inputIds, ...kwargs });
+  const imageFeatures = await model.encode_image({ ...kwargs });
+  const merged = model._merge_input_ids_with_image_features({
+    image_features: imageFeatures,
+    inputs_embeds: textEmbeds,
+    input_ids: inputIds,
+    attention_mask: attentionMask,
+  });
+  const embeds = merged.inputs_embeds;
+  const embedData = embeds.data as unknown as Float32Array;
+  const hidden = embeds.dims[2]!;
+  const embedFloat = toFloat32(embeds);
+  const maskData = attentionMask.data as BigInt64Array;
+
+  // Full (unpruned) positions: [axes][L].
+  const axes = family.mrope ? 3 : 1;
+  let fullPositions: BigInt64Array[];
+  if (family.mrope) {
+    let positionIds = modelInputs.position_ids as TensorLike | undefined;
+    if (!positionIds) {
+      [positionIds] = model.get_rope_index!(inputIds, modelInputs.image_grid_thw, modelInputs.video_grid_thw, attentionMask);
+    }
+    const data = positionIds.data as BigInt64Array;
+    fullPositions = [0, 1, 2].map((a) => data.slice(a * length, (a + 1) * length));
+  } else {
+    fullPositions = [cumsumPositions(maskData, 0, length)];
+  }
+
+  // The prompt's own text tokens for prompt relevance.
+  const isImage = new Uint8Array(length);
+  for (const image of images) for (const p of image.positions) isImage[p] = 1;
+  const excluded = new Set<bigint>([...configSpecialIds(model), ...options.excludeIds]);
+  if (family.markerIds) for (const id of family.markerIds(model, row, images)) excluded.add(id);
+  const textPositionList: number[] = [];
+  for (let j = 0; j < length; j++) {
+    if (!isImage[j] && maskData[j] !== 0n && !excluded.has(row[j]!)) textPositionList.push(j);
+  }
+  const textPositions = Int32Array.from(textPositionList);
+  const textEmbeddings = new Float32Array(textPositions.length * hidden);
+  textPositions.forEach((p, t) => textEmbeddings.set(embedFloat.subarray(p * hidden, (p + 1) * hidden), t * hidden));
+
+  let attentionRow: Float32Array | null = null;
+  if (options.importance === 'attention') {
+    attentionRow = await decoderAttention(model, originalForward, modelInputs, embeds, attentionMask, fullPositions, options.attentionOutput!);
+  }
+
+  const keepSequence = new Uint8Array(length).fill(1);
+  const reports: ImagePruning[] = [];
+  const mergedFeatureRows = new Map<number, Float32Array>();
+  let importanceMs = 0;
+  for (let i = 0; i < images.length; i++) {
+    const image = images[i]!;
+    const tokens = image.positions.length;
+    const features = new Float32Array(tokens * hidden);
+    image.positions.forEach((p, t) => features.set(embedFloat.subarray(p * hidden, (p + 1) * hidden), t * hidden));
+    const ctx: ImportanceContext = {
+      image: i,
+      features,
+      dims: [tokens, hidden],
+      textEmbeddings,
+      textDims: [textPositions.length, hidden],
+      inputIds: row,
+      tokenPositions: image.positions,
+      textPositions,
+      grid: image.grid,
+      modelType: model.config.model_type,
+    };
+    const importanceStarted = performance.now();
+    let importance: Float32Array;
+    if (typeof options.importance === 'function') importance = await options.importance(ctx);
+    else if (attentionRow) importance = Float32Array.from(image.positions, (p) => attentionRow![p]!);
+    else importance = promptRelevance(ctx);
+    importanceMs += performance.now() - importanceStarted;
+    if (!(importance instanceof Float32Array) || importance.length !== tokens) {
+      throw new ValidationError('importance', importance, `must return a Float32Array of length ${tokens} (image ${i})`);
+    }
+    const selectStarted = performance.now();
+    const selection = select(
+      {
+        features,
+        dims: [tokens, hidden],
+        importance,
+        prior: priors[i],
+        grid: image.grid,
+        budget: budgets[i]!,
+      },
+      { method: options.method, ...options.methodOptions } as never,
+    );
+    const selectMs = performance.now() - selectStarted;
+    for (let t = 0; t < tokens; t++) keepSequence[image.positions[t]!] = 0;
+    selection.keep.forEach((t, k) => {
+      const p = image.positions[t]!;
+      keepSequence[p] = 1;
+      if (selection.features) mergedFeatureRows.set(p, selection.features.subarray(k * hidden, (k + 1) * hidden));
+    });
+    reports.push({
+      before: tokens,
+      after: selection.keep.length,
+      keep: selection.keep,
+      roles: selection.roles,
+      importance,
+      grid: image.grid,
+      tokenPositions: image.positions,
+      selectMs,
+    });
+  }
+
+  // Gather the kept sequence: embeddings, mask and positions together.
+  const kept: number[] = [];
+  for (let j = 0; j < length; j++) if (keepSequence[j]) kept.push(j);
+  const newLength = kept.length;
+  const EmbedArray = embedData.constructor as new (n: number) => Float32Array;
+  const newEmbedData = new EmbedArray(newLength * hidden);
+  const newMask = new BigInt64Array(newLength);
+  kept.forEach((p, j) => {
+    const mergedRow = mergedFeatureRows.get(p);
+    if (mergedRow && embeds.type === 'float32') newEmbedData.set(mergedRow, j * hidden);
+    else newEmbedData.set(embedData.subarray(p * hidden, (p + 1) * hidden), j * hidden);
+    newMask[j] = maskData[p]!;
+  });
+  const positionData = new BigInt64Array(axes * newLength);
+  for (let a = 0; a < axes; a++) {
+    const source = options.positions === 'original' ? fullPositions[a]! : cumsumPositions(newMask, 0, newLength);
+    if (options.positions === 'original') kept.forEach((p, j) => (positionData[a * newLength + j] = source[p]!));
+    else positionData.set(source, a * newLength);
+  }
+  let maxPosition = -1n;
+  for (let a = 0; a < axes; a++) {
+    for (let j = 0; j < newLength; j++) {
+      if (newMask[j] !== 0n && positionData[a * newLength + j]! > maxPosition) maxPosition = positionData[a * newLength + j]!;
+    }
+  }
+  const delta = maxPosition + 1n - BigInt(newLength);
+  const positionIds = new Tensor('int64', positionData, family.mrope ? [3, 1, newLength] : [1, newLength]);
+  if (family.mrope) modelInputs.rope_deltas = new Tensor('int64', new BigInt64Array([delta]), [1, 1]);
+
+  const outputs = await originalForward.call(model, {
+    ...modelInputs,
+    inputs_embeds: new Tensor(embeds.type, newEmbedData, [1, newLength, hidden]),
+    attention_mask: new Tensor('int64', newMask, [1, newLength]),
+    position_ids: positionIds,
+  });
+
+  let offset = 0;
+  const keepAll: number[] = [];
+  const rolesAll: number[] = [];
+  for (const r of reports) {
+    r.keep.forEach((t, k) => {
+      keepAll.push(offset + t);
+      rolesAll.push(r.roles[k]!);
+    });
+    offset += r.before;
+  }
+  const report: PruningReport = {
+    method: options.method,
+    positions: options.positions,
+    before: offset,
+    after: keepAll.length,
+    keep: Int32Array.from(keepAll),
+    roles: Uint8Array.from(rolesAll),
+    selectMs: reports.reduce((s, r) => s + r.selectMs, 0),
+    importanceMs,
+    prefillMs: 0,
+    sequence: { before: length, after: newLength },
+    images: reports,
+  };
+  return { outputs, state: { delta }, report };
+}
+
+/** The positional prior of one image: raw values must match its token count; a calibrated prior is resized. */
+function imagePrior(prior: ResolvedOptions['prior'], image: ImageSpan, index: number): Float32Array | undefined {
+  if (prior === undefined) return undefined;
+  const tokens = image.positions.length;
+  if (prior instanceof Float32Array) {
+    if (prior.length !== tokens) {
+      throw new ValidationError('prior', prior, `must hold one value per visual token: image ${index} has ${tokens}`);
+    }
+    return prior;
+  }
+  if (image.layout.tiles.length === 0) {
+    if (prior.values.length !== tokens) {
+      throw new ValidationError('prior', prior.grid, `cannot be mapped onto image ${index}: its ${tokens} tokens have no grid`);
+    }
+    return Float32Array.from(prior.values);
+  }
+  return priorForLayout(prior, image.layout);
+}
+
+/**
+ * Runs the unpruned prefill through the decoder once and reads the exported attention of the last prompt
+ * token over the sequence: output [B, L], [B, H, L] or [B, H, Lq, L] (heads averaged, last query row).
+ */
+async function decoderAttention(
+  model: VisionLanguageModelLike,
+  originalForward: VisionLanguageModelLike['forward'],
+  modelInputs: ModelInputs,
+  embeds: TensorLike,
+  attentionMask: TensorLike,
+  fullPositions: BigInt64Array[],
+  outputName: string,
+): Promise<Float32Array> {
+  const Tensor = embeds.constructor as TensorCtor;
+  const length = embeds.dims[1]!;
+  const positionData = new BigInt64Array(fullPositions.length * length);
+  fullPositions.forEach((p, a) => positionData.set(p, a * length));
+  const outputs = await originalForward.call(model, {
+    ...modelInputs,
+    inputs_embeds: embeds,
+    attention_mask: attentionMask,
+    position_ids: new Tensor('int64', positionData, fullPositions.length === 3 ? [3, 1, length] : [1, length]),
+    past_key_values: null,
+  });
+  const attention = outputs[outputName] as TensorLike | undefined;
+  if (!attention) throw new Error(`the decoder returned no "${outputName}" output`);
+  const data = toFloat32(attention);
+  const dims = attention.dims;
+  const keys = dims.at(-1)!;
+  if (keys !== length) throw new Error(`"${outputName}" has ${keys} keys, expected the sequence length ${length}`);
+  const out = new Float32Array(length);
+  if (dims.length === 2) out.set(data.subarray(0, length));
+  else {
+    const heads = dims[1]!;
+    const queries = dims.length === 4 ? dims[2]! : 1;
+    for (let h = 0; h < heads; h++) {
+      const base = (h * queries + (queries - 1)) * length;
+      for (let j = 0; j < length; j++) out[j]! += data[base + j]! / heads;
+    }
+  }
+  for (let j = 0; j < length; j++) out[j] = Math.max(0, out[j]!);
+  return out;
+}
+
+/** Square grid for N tokens when N is a perfect square; `N − extra` square with `extra` leading tokens. */
+export function squareLayout(tokens: number): { grid?: Grid; layout: { tokens: number; tiles: { start: number; rows: number; cols: number }[] } } {
+  const side = Math.round(Math.sqrt(tokens));
+  if (side * side === tokens) {
+    return { grid: { rows: side, cols: side }, layout: { tokens, tiles: [{ start: 0, rows: side, cols: side }] } };
+  }
+  const inner = Math.round(Math.sqrt(tokens - 1));
+  if (tokens > 1 && inner * inner === tokens - 1) {
+    const tiles = [{ start: 1, rows: inner, cols: inner }];
+    return { grid: { tiles }, layout: { tokens, tiles } };
+  }
+  return { layout: { tokens, tiles: [] } };
+}
+
+/** Maximal runs of `tokenId` in a row: [start, end) pairs. */
+export function tokenRuns(row: BigInt64Array, tokenId: bigint): [number, number][] {
+  const runs: [number, number][] = [];
+  let start = -1;
+  for (let j = 0; j <= row.length; j++) {
+    const hit = j < row.length && row[j] === tokenId;
+    if (hit && start < 0) start = j;
+    else if (!hit && start >= 0) {
+      runs.push([start, j]);
+      start = -1;
+    }
+  }
+  return runs;
+}
+
+/** Int32Array [start, start+1, …, end−1]. */
+export function range(start: number, end: number): Int32Array {
+  return Int32Array.from({ length: end - start }, (_, i) => start + i);
+}

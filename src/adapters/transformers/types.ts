@@ -1,0 +1,140 @@
+import type { Grid } from '../../core/types.js';
+import type { ImportanceCallback, ImportanceName } from '../../importance/types.js';
+import type { PositionalPrior, TileLayout } from '../../importance/prior.js';
+
+/**
+ * The subset of a transformers.js tensor the adapters use. Declared structurally so that this package needs
+ * `@huggingface/transformers` only at the caller's side (it is an optional peer dependency).
+ */
+export interface TensorLike {
+  type: string;
+  data: ArrayLike<number | bigint> & { length: number };
+  dims: number[];
+  to?(type: string): TensorLike;
+}
+
+/** The subset of a transformers.js vision-language model instance the adapters use. */
+export interface VisionLanguageModelLike {
+  config: { model_type: string; [key: string]: unknown };
+  sessions: Record<string, { inputNames: readonly string[]; outputNames: readonly string[]; run?: unknown }>;
+  forward(modelInputs: Record<string, unknown>): Promise<Record<string, unknown>>;
+  generate(options: Record<string, unknown>): Promise<unknown>;
+  encode_text(inputs: Record<string, unknown>): Promise<TensorLike>;
+  encode_image(inputs: Record<string, unknown>): Promise<TensorLike>;
+  _merge_input_ids_with_image_features(kwargs: Record<string, unknown>): { inputs_embeds: TensorLike; attention_mask: TensorLike };
+  get_rope_index?(...args: unknown[]): [TensorLike, TensorLike];
+}
+
+/** A tokenizer (or a processor holding one) used to find template and special tokens of the prompt. */
+export interface TokenizerLike {
+  all_special_ids?: readonly number[];
+  apply_chat_template?(messages: unknown[], options?: Record<string, unknown>): unknown;
+  tokenizer?: TokenizerLike;
+}
+
+/** Options of {@link withTokenPruning}. Keys other than the ones below are passed to the selection method. */
+export interface TokenPruningOptions {
+  /** Selection method: `d2pruner`, `random`, `uniform`, `fastv`, `divprune`, `dart`, `cdpruner`, `visionzip`. */
+  method: string;
+  /** Visual tokens to keep per image: an integer in [1, N] or a fraction in (0, 1) of that image's N tokens. */
+  budget: number;
+  /**
+   * Positional prior for D2Pruner's debiasing: a calibrated {@link PositionalPrior} (resized bilinearly to
+   * each image's grid, per tile for tiled images) or raw per-token values (length N of every image).
+   */
+  prior?: PositionalPrior | Float32Array;
+  /**
+   * `'original'` (default): kept tokens and the text after the image keep their original RoPE positions and
+   * decoding continues from the original sequence length. `'compact'`: positions are renumbered 0…L'−1
+   * (for M-RoPE models on all three axes, i.e. as a text-only sequence).
+   */
+  positions?: 'original' | 'compact';
+  /** Where raw importance comes from. Default `'promptRelevance'`. */
+  importance?: ImportanceName | ImportanceCallback;
+  /** Tokenizer or processor: its special tokens and chat-template tokens are excluded from the prompt text. */
+  tokenizer?: TokenizerLike;
+  /** More token ids to exclude from the prompt text used by `promptRelevance`. */
+  excludeTokenIds?: Iterable<number>;
+  /** For `importance: 'attention'`: the decoder output holding the last prompt token's attention. */
+  attentionOutput?: string;
+  /** Method options (e.g. `pivotRatio`, `alpha`, `seed`), checked by the selection core. */
+  [methodOption: string]: unknown;
+}
+
+/** What happened to one image in the last pruned prefill. */
+export interface ImagePruning {
+  /** Visual tokens of the image before pruning (N). */
+  before: number;
+  /** Visual tokens kept. */
+  after: number;
+  /** Kept token indices within the image, ascending. */
+  keep: Int32Array;
+  /** Role per kept token: 0 pivot, 1 mis, 2 fill. */
+  roles: Uint8Array;
+  /** The raw importance every token had (length N). */
+  importance: Float32Array;
+  /** The image's token layout (a grid or tiles), when known. */
+  grid?: Grid;
+  /** Sequence index of each of the image's N tokens in the unpruned prompt. */
+  tokenPositions: Int32Array;
+  /** Time spent in the selection method for this image (ms). */
+  selectMs: number;
+}
+
+/** Report of the last pruned prefill (`pruned.lastPruning`). Totals cover every image of the prompt. */
+export interface PruningReport {
+  method: string;
+  positions: 'original' | 'compact';
+  /** Visual tokens before pruning, all images. */
+  before: number;
+  /** Visual tokens sent to the decoder, all images. */
+  after: number;
+  /** Kept indices into the concatenation of all images' visual tokens, ascending. */
+  keep: Int32Array;
+  /** Role per entry of `keep`. */
+  roles: Uint8Array;
+  /** Selection time, all images (ms). */
+  selectMs: number;
+  /** Importance time, all images (ms). */
+  importanceMs: number;
+  /** Whole prefill step: embeddings, vision encoder, importance, selection and the decoder (ms). */
+  prefillMs: number;
+  /** Sequence length before and after pruning. */
+  sequence: { before: number; after: number };
+  /** Per image, in sequence order. */
+  images: ImagePruning[];
+}
+
+/** A model wrapped by {@link withTokenPruning}: the same API, pruning inside `forward`. */
+export type PrunedModel<M> = M & {
+  /** Report of the last pruned prefill, null before the first. */
+  readonly lastPruning: PruningReport | null;
+  /** The options in effect (validated, frozen). */
+  readonly pruning: Readonly<TokenPruningOptions>;
+  /** The original, unpatched model instance. */
+  unwrap(): M;
+};
+
+/** One image found in a prompt row, before any session runs. */
+export interface ImageSpan {
+  /** Sequence index of each visual token. */
+  positions: Int32Array;
+  /** Token layout for the prior (tiles; tokens outside every tile have no position). */
+  layout: TileLayout;
+  /** The grid handed to the selection method, when the layout is known. */
+  grid?: Grid;
+}
+
+/** What a model family contributes; everything else is shared (see pruning.ts). */
+export interface FamilyAdapter {
+  /** Family name used in messages. */
+  family: string;
+  /** `config.model_type` values handled. */
+  modelTypes: readonly string[];
+  /** True for M-RoPE models whose position_ids are [3, B, L]. */
+  mrope: boolean;
+  /** Finds each image's visual tokens in one row of input ids (no session runs). */
+  locateImages(model: VisionLanguageModelLike, row: BigInt64Array, modelInputs: Record<string, unknown>): ImageSpan[];
+  /** Token ids that are template markers around images, excluded from the prompt text. */
+  markerIds?(model: VisionLanguageModelLike, row: BigInt64Array, images: readonly ImageSpan[]): Iterable<bigint>;
+}
