@@ -5,6 +5,7 @@ import { registerSelect } from './select.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerFlops } from './flops.js';
+import { registerTestbed } from './testbed.js';
 
 /** Builds the `d2pruner` command tree. Each command lives in its own file and registers itself here. */
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerDemo(program);
   registerFlops(program);
+  registerTestbed(program);
   return program;
 }
 
