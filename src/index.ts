@@ -7,7 +7,7 @@ export { resolveBudget, resolveGrid } from './core/validate.js';
 export { ValidationError } from './core/errors.js';
 export { Role, type Selection, type SelectionInput, type Grid, type Tile, type RoleCode, type NumericArray } from './core/types.js';
 export { computeFlops, layerFlops, decoderShapeFromConfig, visualTokensFromConfig, modelPresets, flopsDefaults, type DecoderShape, type ModelPreset, type FlopsOptions, type FlopsReport, type FlopsVariant } from './flops.js';
-export { withTokenPruning, supportedModelTypes, families, templateTokenIds, type TokenPruningOptions, type PrunedModel, type PruningReport, type ImagePruning, type FamilyAdapter, type TokenizerLike } from './adapters/transformers/index.js';
+export { withTokenPruning, calibratePrior, type CalibrateOptions, supportedModelTypes, families, templateTokenIds, type TokenPruningOptions, type PrunedModel, type PruningReport, type ImagePruning, type FamilyAdapter, type TokenizerLike } from './adapters/transformers/index.js';
 export { promptRelevance } from './importance/promptRelevance.js';
 export { validatePrior, resizeBilinear, priorForLayout, parsePrior, stringifyPrior, type PositionalPrior, type GridShape, type TileLayout } from './importance/prior.js';
 export type { ImportanceContext, ImportanceCallback, ImportanceName } from './importance/types.js';

@@ -64,3 +64,4 @@ export type {
   FamilyAdapter,
   TokenizerLike,
 } from './types.js';
+export { calibratePrior, type CalibrateOptions } from './calibrate.js';

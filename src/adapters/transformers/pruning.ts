@@ -70,24 +70,7 @@ export function resolveOptions(model: VisionLanguageModelLike, options: TokenPru
   if (positions !== 'original' && positions !== 'compact') {
     throw new ValidationError('positions', positions, 'must be "original" or "compact"');
   }
-  const importance = options.importance ?? 'promptRelevance';
-  if (typeof importance !== 'function' && importance !== 'promptRelevance' && importance !== 'attention') {
-    throw new ValidationError('importance', importance, 'must be "promptRelevance", "attention" or a function (ctx) => Float32Array');
-  }
-  let attentionOutput: string | undefined;
-  if (importance === 'attention') {
-    const decoder = model.sessions['decoder_model_merged'];
-    const outputs = decoder?.outputNames ?? [];
-    attentionOutput = options.attentionOutput ?? outputs.find((name) => /attention/i.test(name));
-    if (!attentionOutput || !outputs.includes(attentionOutput)) {
-      throw new ValidationError(
-        'importance',
-        importance,
-        `needs a decoder that exports the last prompt token's attention (outputs: ${outputs.join(', ')}); ` +
-          'pass a callback (ctx) => Float32Array instead',
-      );
-    }
-  }
+  const { importance, attentionOutput, excludeIds } = resolveImportance(model, options);
   let prior = options.prior;
   if (prior !== undefined) {
     if (prior instanceof Float32Array) {
@@ -112,10 +95,36 @@ export function resolveOptions(model: VisionLanguageModelLike, options: TokenPru
     },
     { method, ...methodOptions } as never,
   );
+  return { method, budget, prior, positions, importance, excludeIds, attentionOutput, methodOptions };
+}
+
+/** The importance part of the options (shared by pruning and calibration). @throws ValidationError */
+export function resolveImportance(
+  model: VisionLanguageModelLike,
+  options: Pick<TokenPruningOptions, 'importance' | 'attentionOutput' | 'tokenizer' | 'excludeTokenIds'>,
+): Pick<ResolvedOptions, 'importance' | 'attentionOutput' | 'excludeIds'> {
+  const importance = options.importance ?? 'promptRelevance';
+  if (typeof importance !== 'function' && importance !== 'promptRelevance' && importance !== 'attention') {
+    throw new ValidationError('importance', importance, 'must be "promptRelevance", "attention" or a function (ctx) => Float32Array');
+  }
+  let attentionOutput: string | undefined;
+  if (importance === 'attention') {
+    const decoder = model.sessions['decoder_model_merged'];
+    const outputs = decoder?.outputNames ?? [];
+    attentionOutput = options.attentionOutput ?? outputs.find((name) => /attention/i.test(name));
+    if (!attentionOutput || !outputs.includes(attentionOutput)) {
+      throw new ValidationError(
+        'importance',
+        importance,
+        `needs a decoder that exports the last prompt token's attention (outputs: ${outputs.join(', ')}); ` +
+          'pass a callback (ctx) => Float32Array instead',
+      );
+    }
+  }
   const excludeIds = new Set<bigint>();
   for (const id of options.excludeTokenIds ?? []) excludeIds.add(BigInt(id));
   if (options.tokenizer) for (const id of templateTokenIds(options.tokenizer)) excludeIds.add(BigInt(id));
-  return { method, budget, prior, positions, importance, excludeIds, attentionOutput, methodOptions };
+  return { importance, attentionOutput, excludeIds };
 }
 
 /**
@@ -278,32 +287,38 @@ function cumsumPositions(mask: ArrayLike<bigint>, start: number, length: number)
   return out;
 }
 
-/** The decoder-session feeds of a pruned prefill, then the decoder run itself. Returns null when no image. */
-async function prunedPrefill(
+/** Everything the prefill computes before selection: the merged embeddings and each image's importance. */
+export interface ScoredPrefill {
+  images: ImageSpan[];
+  /** Raw importance per image (length N each). */
+  importances: Float32Array[];
+  /** Visual-token features per image (N×D each, the merged embedding rows). */
+  features: Float32Array[];
+  hidden: number;
+  /** Merged (unpruned) inputs_embeds [1, L, D]. */
+  embeds: TensorLike;
+  attentionMask: TensorLike;
+  /** Unpruned positions per axis (1 axis, or 3 for M-RoPE), each of length L. */
+  fullPositions: BigInt64Array[];
+  importanceMs: number;
+}
+
+/**
+ * Runs the text embeddings, the vision encoder and the merge for one prompt (batch size 1) and scores the
+ * visual tokens of every image with the configured importance provider. No pruning happens here.
+ */
+export async function scorePrefill(
   model: VisionLanguageModelLike,
   family: FamilyAdapter,
-  options: ResolvedOptions,
+  options: Pick<ResolvedOptions, 'importance' | 'excludeIds' | 'attentionOutput'>,
   originalForward: VisionLanguageModelLike['forward'],
   modelInputs: ModelInputs,
-): Promise<PrefillResult | null> {
+  images: ImageSpan[],
+): Promise<ScoredPrefill> {
   const inputIds = modelInputs.input_ids as TensorLike;
   const Tensor = inputIds.constructor as TensorCtor;
-  const [batch, length] = inputIds.dims as [number, number];
-  if (batch !== 1) {
-    throw new ValidationError(
-      'batch',
-      batch,
-      'withTokenPruning prunes one prompt per generate() call; call generate() once per prompt (batch size 1)',
-    );
-  }
+  const length = inputIds.dims[1]!;
   const row = inputIds.data as BigInt64Array;
-  const images = family.locateImages(model, row, modelInputs);
-  if (images.length === 0) return null;
-
-  // Every check that needs the token counts, before any session runs.
-  const budgets = images.map((image) => resolveBudget(options.budget, image.positions.length));
-  const priors = images.map((image, i) => imagePrior(options.prior, image, i));
-
   const attentionMask: TensorLike =
     (modelInputs.attention_mask as TensorLike | undefined) ?? new Tensor('int64', new BigInt64Array(length).fill(1n), [1, length]);
   const kwargs = visionKwargs(modelInputs);
@@ -316,13 +331,10 @@ async function prunedPrefill(
     attention_mask: attentionMask,
   });
   const embeds = merged.inputs_embeds;
-  const embedData = embeds.data as unknown as Float32Array;
   const hidden = embeds.dims[2]!;
   const embedFloat = toFloat32(embeds);
   const maskData = attentionMask.data as BigInt64Array;
 
-  // Full (unpruned) positions: [axes][L].
-  const axes = family.mrope ? 3 : 1;
   let fullPositions: BigInt64Array[];
   if (family.mrope) {
     let positionIds = modelInputs.position_ids as TensorLike | undefined;
@@ -353,18 +365,17 @@ async function prunedPrefill(
     attentionRow = await decoderAttention(model, originalForward, modelInputs, embeds, attentionMask, fullPositions, options.attentionOutput!);
   }
 
-  const keepSequence = new Uint8Array(length).fill(1);
-  const reports: ImagePruning[] = [];
-  const mergedFeatureRows = new Map<number, Float32Array>();
+  const importances: Float32Array[] = [];
+  const features: Float32Array[] = [];
   let importanceMs = 0;
   for (let i = 0; i < images.length; i++) {
     const image = images[i]!;
     const tokens = image.positions.length;
-    const features = new Float32Array(tokens * hidden);
-    image.positions.forEach((p, t) => features.set(embedFloat.subarray(p * hidden, (p + 1) * hidden), t * hidden));
+    const imageFeatures = new Float32Array(tokens * hidden);
+    image.positions.forEach((p, t) => imageFeatures.set(embedFloat.subarray(p * hidden, (p + 1) * hidden), t * hidden));
     const ctx: ImportanceContext = {
       image: i,
-      features,
+      features: imageFeatures,
       dims: [tokens, hidden],
       textEmbeddings,
       textDims: [textPositions.length, hidden],
@@ -374,19 +385,64 @@ async function prunedPrefill(
       grid: image.grid,
       modelType: model.config.model_type,
     };
-    const importanceStarted = performance.now();
+    const started = performance.now();
     let importance: Float32Array;
     if (typeof options.importance === 'function') importance = await options.importance(ctx);
     else if (attentionRow) importance = Float32Array.from(image.positions, (p) => attentionRow![p]!);
     else importance = promptRelevance(ctx);
-    importanceMs += performance.now() - importanceStarted;
+    importanceMs += performance.now() - started;
     if (!(importance instanceof Float32Array) || importance.length !== tokens) {
       throw new ValidationError('importance', importance, `must return a Float32Array of length ${tokens} (image ${i})`);
     }
+    importances.push(importance);
+    features.push(imageFeatures);
+  }
+  return { images, importances, features, hidden, embeds, attentionMask, fullPositions, importanceMs };
+}
+
+/** The decoder-session feeds of a pruned prefill, then the decoder run itself. Returns null when no image. */
+async function prunedPrefill(
+  model: VisionLanguageModelLike,
+  family: FamilyAdapter,
+  options: ResolvedOptions,
+  originalForward: VisionLanguageModelLike['forward'],
+  modelInputs: ModelInputs,
+): Promise<PrefillResult | null> {
+  const inputIds = modelInputs.input_ids as TensorLike;
+  const Tensor = inputIds.constructor as TensorCtor;
+  const [batch, length] = inputIds.dims as [number, number];
+  if (batch !== 1) {
+    throw new ValidationError(
+      'batch',
+      batch,
+      'withTokenPruning prunes one prompt per generate() call; call generate() once per prompt (batch size 1)',
+    );
+  }
+  const row = inputIds.data as BigInt64Array;
+  const images = family.locateImages(model, row, modelInputs);
+  if (images.length === 0) return null;
+
+  // Every check that needs the token counts, before any session runs.
+  const budgets = images.map((image) => resolveBudget(options.budget, image.positions.length));
+  const priors = images.map((image, i) => imagePrior(options.prior, image, i));
+
+  const scored = await scorePrefill(model, family, options, originalForward, modelInputs, images);
+  const { embeds, hidden, fullPositions } = scored;
+  const embedData = embeds.data as unknown as Float32Array;
+  const maskData = scored.attentionMask.data as BigInt64Array;
+  const axes = fullPositions.length;
+
+  const keepSequence = new Uint8Array(length).fill(1);
+  const reports: ImagePruning[] = [];
+  const mergedFeatureRows = new Map<number, Float32Array>();
+  for (let i = 0; i < images.length; i++) {
+    const image = images[i]!;
+    const tokens = image.positions.length;
+    const importance = scored.importances[i]!;
     const selectStarted = performance.now();
     const selection = select(
       {
-        features,
+        features: scored.features[i]!,
         dims: [tokens, hidden],
         importance,
         prior: priors[i],
@@ -428,10 +484,10 @@ async function prunedPrefill(
     newMask[j] = maskData[p]!;
   });
   const positionData = new BigInt64Array(axes * newLength);
+  const compact = cumsumPositions(newMask, 0, newLength);
   for (let a = 0; a < axes; a++) {
-    const source = options.positions === 'original' ? fullPositions[a]! : cumsumPositions(newMask, 0, newLength);
-    if (options.positions === 'original') kept.forEach((p, j) => (positionData[a * newLength + j] = source[p]!));
-    else positionData.set(source, a * newLength);
+    if (options.positions === 'original') kept.forEach((p, j) => (positionData[a * newLength + j] = fullPositions[a]![p]!));
+    else positionData.set(compact, a * newLength);
   }
   let maxPosition = -1n;
   for (let a = 0; a < axes; a++) {
@@ -468,7 +524,7 @@ async function prunedPrefill(
     keep: Int32Array.from(keepAll),
     roles: Uint8Array.from(rolesAll),
     selectMs: reports.reduce((s, r) => s + r.selectMs, 0),
-    importanceMs,
+    importanceMs: scored.importanceMs,
     prefillMs: 0,
     sequence: { before: length, after: newLength },
     images: reports,

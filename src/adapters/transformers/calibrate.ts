@@ -1,0 +1,84 @@
+import { ValidationError } from '../../core/errors.js';
+import { resizeBilinear, type GridShape, type PositionalPrior } from '../../importance/prior.js';
+import type { ImportanceCallback } from '../../importance/types.js';
+import { familyOf } from './index.js';
+import { resolveImportance, scorePrefill } from './pruning.js';
+import type { TokenizerLike, VisionLanguageModelLike } from './types.js';
+
+/** Options of {@link calibratePrior}. */
+export interface CalibrateOptions {
+  /** The generic prompt the inputs were built with (recorded in the prior). */
+  prompt: string;
+  /** Model folder or hub id (recorded in the prior). */
+  modelId: string;
+  /** Importance provider to average. Default `'promptRelevance'`. */
+  importance?: 'promptRelevance' | 'attention' | ImportanceCallback;
+  /** Name recorded for a callback provider. Default `'callback'`. */
+  providerName?: string;
+  /** Tokenizer or processor whose special and chat-template tokens prompt relevance ignores. */
+  tokenizer?: TokenizerLike;
+  excludeTokenIds?: Iterable<number>;
+  attentionOutput?: string;
+  /** Grid of the prior. Default: the first tile of the first image (e.g. 24×24 for LLaVA-1.5). */
+  grid?: GridShape;
+  /** Called after each prompt with the number done. */
+  onProgress?: (done: number) => void;
+}
+
+/**
+ * Records a positional prior: runs the unpruned model's embeddings and vision encoder (and the decoder for
+ * `attention`) over calibration prompts built with one generic prompt, and averages the provider's raw
+ * importance per grid position. Every tile of every image (a whole image for LLaVA and Qwen, each split tile
+ * and the global view for SmolVLM) is resized bilinearly to the prior's grid before averaging, so images
+ * with different grids (Qwen) contribute to one prior.
+ *
+ * @param model a loaded model of a supported type (not a pruned wrapper).
+ * @param inputs processor outputs, one prompt (batch size 1) each, with one or more images.
+ * @throws ValidationError for an unsupported model, bad options, a prompt without images, or no inputs.
+ */
+export async function calibratePrior(
+  model: object,
+  inputs: Iterable<Record<string, unknown>> | AsyncIterable<Record<string, unknown>>,
+  options: CalibrateOptions,
+): Promise<PositionalPrior> {
+  const host = model as VisionLanguageModelLike;
+  const family = familyOf(model);
+  const importanceOptions = resolveImportance(host, options);
+  let grid = options.grid;
+  if (grid && (!Number.isInteger(grid.rows) || !Number.isInteger(grid.cols) || grid.rows < 1 || grid.cols < 1)) {
+    throw new ValidationError('grid', grid, 'must be { rows, cols } with positive integers');
+  }
+  let sum: Float64Array | null = grid ? new Float64Array(grid.rows * grid.cols) : null;
+  let tiles = 0;
+  let done = 0;
+  for await (const modelInputs of inputs) {
+    const inputIds = modelInputs.input_ids as { dims: number[]; data: BigInt64Array } | undefined;
+    if (!inputIds || inputIds.dims[0] !== 1) {
+      throw new ValidationError('inputs', inputIds?.dims, 'each calibration input must be one prompt (batch size 1)');
+    }
+    const images = family.locateImages(host, inputIds.data, modelInputs);
+    if (images.length === 0) throw new ValidationError('inputs', done, 'a calibration prompt holds no image tokens');
+    const scored = await scorePrefill(host, family, importanceOptions, host.forward, modelInputs, images);
+    images.forEach((image, i) => {
+      const importance = scored.importances[i]!;
+      if (image.layout.tiles.length === 0) {
+        throw new ValidationError('inputs', image.positions.length, 'the visual tokens of this model have no 2-D grid to calibrate on');
+      }
+      for (const tile of image.layout.tiles) {
+        if (!grid) grid = { rows: tile.rows, cols: tile.cols };
+        sum ??= new Float64Array(grid.rows * grid.cols);
+        const values = importance.subarray(tile.start, tile.start + tile.rows * tile.cols);
+        const resized = resizeBilinear(values, tile, grid);
+        for (let k = 0; k < resized.length; k++) sum[k]! += resized[k]!;
+        tiles++;
+      }
+    });
+    done++;
+    options.onProgress?.(done);
+  }
+  if (!sum || !grid || tiles === 0) throw new ValidationError('inputs', done, 'calibration needs at least one image');
+  const values = Float32Array.from(sum, (v) => v / tiles);
+  const provider =
+    typeof options.importance === 'function' ? (options.providerName ?? 'callback') : (options.importance ?? 'promptRelevance');
+  return { values, grid, provider, prompt: options.prompt, imageCount: done, modelId: options.modelId };
+}
