@@ -5,6 +5,7 @@ import { registerSelect } from './select.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerFlops } from './flops.js';
+import { registerVisualize } from './visualize.js';
 import { registerTestbed } from './testbed.js';
 
 /** Builds the `d2pruner` command tree. Each command lives in its own file and registers itself here. */
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerDemo(program);
   registerFlops(program);
+  registerVisualize(program);
   registerTestbed(program);
   return program;
 }

@@ -68,7 +68,7 @@ export const overlayStyle = Object.freeze({
   mis: '#00d0ff',
   fill: '#ff3da5',
   kept: '#b6ff00',
-  dropOpacity: 0.68,
+  dropOpacity: 0.62,
   background: '#ffffff',
   text: '#1a1a1a',
   muted: '#5f6368',

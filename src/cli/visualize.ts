@@ -1,0 +1,132 @@
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import type { Command } from 'commander';
+import { ValidationError } from '../core/errors.js';
+import { parsePrior, type PositionalPrior } from '../importance/prior.js';
+import { getMethod } from '../select.js';
+import { renderOverlay } from '../visualize/overlay.js';
+import { imageSelections, modelSelections } from '../visualize/sources.js';
+import { UsageError } from './errors.js';
+import { createProgress } from './progress.js';
+
+interface VisualizeFlags {
+  image?: string;
+  prompt?: string;
+  model?: string;
+  methods: string;
+  budget: string;
+  out: string;
+  prior?: string;
+  alpha?: string;
+  grid?: string;
+  width: string;
+  importance?: boolean;
+  quiet?: boolean;
+}
+
+/** `d2pruner visualize`: one overlay PNG showing which visual tokens each method keeps. */
+export function registerVisualize(program: Command): void {
+  program
+    .command('visualize')
+    .description('Draw which visual tokens each method keeps, side by side, as a PNG')
+    .option('--image <file>', 'the image (PNG, JPEG, WebP, …)')
+    .option('--prompt <text>', 'the question asked about the image')
+    .option('--model <dir>', 'a transformers.js VLM folder (LLaVA/FastVLM, Qwen2-VL, Idefics3/SmolVLM); without it, image statistics stand in for a model')
+    .option('--methods <list>', 'comma-separated methods, one panel each', 'd2pruner,fastv,divprune')
+    .option('--budget <n>', 'visual tokens kept per image: an integer or a fraction in (0, 1)', '64')
+    .option('--out <file>', 'where to write the PNG', 'overlay.png')
+    .option('--prior <file>', 'positional prior JSON (from d2pruner calibrate); adds a prior panel')
+    .option('--alpha <a>', 'd2pruner semantic weight α (1 = semantic only, 0.5 for grounding)')
+    .option('--grid <RxC>', 'patch grid without a model', '24x24')
+    .option('--width <px>', 'width of each panel', '320')
+    .option('--importance', 'add a panel with the raw importance')
+    .option('--quiet', 'print nothing but errors')
+    .action(async (flags: VisualizeFlags) => {
+      await runVisualize(flags);
+    });
+}
+
+async function runVisualize(flags: VisualizeFlags): Promise<void> {
+  if (!flags.image) throw new UsageError('--image is required');
+  if (flags.prompt === undefined) throw new UsageError('--prompt is required');
+  if (!existsSync(flags.image)) throw new ValidationError('--image', flags.image, 'file not found');
+  const methods = flags.methods.split(',').map((m) => m.trim()).filter(Boolean);
+  if (methods.length === 0) throw new ValidationError('--methods', flags.methods, 'must name at least one method');
+  for (const method of methods) {
+    try {
+      getMethod(method);
+    } catch (error) {
+      throw new ValidationError('--methods', method, (error as ValidationError).message.replace(/^method: /, '').replace(/ \(got .*\)$/, ''));
+    }
+  }
+  const budget = parseNumber(flags.budget, '--budget');
+  const width = parseNumber(flags.width, '--width');
+  const prior = flags.prior ? readPrior(flags.prior) : undefined;
+  const methodOptions = flags.alpha !== undefined ? { alpha: parseNumber(flags.alpha, '--alpha') } : undefined;
+
+  const progress = createProgress({ total: methods.length, label: 'visualize', quiet: flags.quiet });
+  const common = { image: flags.image, prompt: flags.prompt, methods, budget, prior, methodOptions, onMethod: () => progress.tick() };
+  let result;
+  try {
+    if (flags.model) {
+      result = await modelSelections({ ...common, modelDir: flags.model });
+    } else {
+      const [rows, cols] = parseGrid(flags.grid ?? '24x24');
+      result = await imageSelections({ ...common, rows, cols });
+    }
+  } finally {
+    progress.stop();
+  }
+  const heatmaps = [];
+  if (flags.importance) heatmaps.push({ label: 'raw importance', values: result.importance });
+  if (result.prior) heatmaps.push({ label: 'positional prior', values: result.prior });
+  const png = await renderOverlay({
+    image: flags.image,
+    tokens: result.tokens,
+    grid: result.grid,
+    regions: result.regions,
+    panels: result.panels,
+    heatmaps,
+    title: `“${flags.prompt}” · budget ${flags.budget} · ${result.source}`,
+    panelWidth: width,
+  });
+  writeAtomically(flags.out, png);
+  if (!flags.quiet) {
+    const counts = result.panels.map((p) => `${p.label} ${p.keep.length}/${result.tokens}`).join(', ');
+    process.stderr.write(`visualize: wrote ${flags.out} (${counts}; ${result.source})\n`);
+  }
+}
+
+function readPrior(path: string): PositionalPrior {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new ValidationError('--prior', path, 'file not found or unreadable');
+  }
+  return parsePrior(text, '--prior');
+}
+
+function parseGrid(text: string): [number, number] {
+  const match = /^(\d+)x(\d+)$/.exec(text.trim());
+  if (!match) throw new ValidationError('--grid', text, 'must look like 24x24');
+  return [Number(match[1]), Number(match[2])];
+}
+
+function parseNumber(text: string, field: string): number {
+  const value = text.trim() === '' ? Number.NaN : Number(text);
+  if (!Number.isFinite(value)) throw new ValidationError(field, text, 'must be a number');
+  return value;
+}
+
+/** Writes next to the target and renames, so a failed run never leaves a half-written file. */
+function writeAtomically(path: string, bytes: Buffer): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw new ValidationError('--out', path, `cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+}
