@@ -223,7 +223,7 @@ export async function renderOverlayWithLayout(options: OverlayOptions): Promise<
   composites.push({ input: overlay, left: 0, top: 0 });
   const png = await sharp({ create: { width, height, channels: 3, background: overlayStyle.background } })
     .composite(composites)
-    .png({ compressionLevel: 9 })
+    .png({ compressionLevel: 9, palette: true, colours: 256, dither: 0 })
     .toBuffer();
   return { png, layout };
 }
@@ -306,14 +306,14 @@ function methodPanelSvg(panel: OverlayPanel, cells: OverlayLayout['cells'][numbe
     if (roleOf[token] === -1) {
       dim.push(`M${r2(cell.left)} ${r2(cell.top)}h${r2(cell.width)}v${r2(cell.height)}h${r2(-cell.width)}z`);
     } else {
-      const inset = Math.min(1, cell.width / 6);
+      const inset = Math.min(1.25, cell.width / 10);
       outlines[roleOf[token]!]!.push(
         `M${r2(cell.left + inset)} ${r2(cell.top + inset)}h${r2(cell.width - 2 * inset)}v${r2(cell.height - 2 * inset)}h${r2(-(cell.width - 2 * inset))}z`,
       );
     }
   }
   if (dim.length) out.push(`<path d="${dim.join('')}" fill="#000" fill-opacity="${overlayStyle.dropOpacity}"/>`);
-  const stroke = Math.max(1, Math.min(2, (cells.find(Boolean)?.width ?? 8) / 7));
+  const stroke = Math.max(1, Math.min(2.5, (cells.find(Boolean)?.width ?? 8) / 10));
   outlines.forEach((paths, role) => {
     if (paths.length) out.push(`<path d="${paths.join('')}" fill="none" stroke="${colourOf(role)}" stroke-width="${r2(stroke)}"/>`);
   });
