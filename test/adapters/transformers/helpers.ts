@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { AutoModelForImageTextToText, AutoProcessor, RawImage, env } from '@huggingface/transformers';
+import { AutoModelForImageTextToText, AutoProcessor, RawImage, cat, env } from '@huggingface/transformers';
 import { ensureFixtureModel } from '../../fixtures/models.js';
 import type { FixtureFamily } from '../../fixtures/families.js';
 
@@ -65,6 +65,22 @@ export async function buildInputs(loaded: Loaded, family: FixtureFamily, images:
     const count = Math.floor(height / patch_size) * Math.floor(width / patch_size) + num_additional_image_tokens;
     const expanded = text.split(image_token).join(image_token.repeat(count));
     return { ...pixels, ...loaded.processor.tokenizer(expanded) };
+  }
+  if (family === 'qwen2_vl' && images.length > 1) {
+    // transformers.js 4.3.1's Qwen2VLImageProcessor reads a list of images as the frames of one video, so
+    // process each image alone and stack them (pixel rows and grid_thw rows), as the Python processor does.
+    const parts = await Promise.all(images.map((image) => loaded.processor.image_processor(image)));
+    const merge = loaded.processor.image_processor.config.merge_size ** 2;
+    let index = 0;
+    const expanded = text.replace(/<\|image_pad\|>/g, () => {
+      const thw = parts[index++].image_grid_thw.data as BigInt64Array;
+      return '<|image_pad|>'.repeat(Number(thw[0]! * thw[1]! * thw[2]!) / merge);
+    });
+    return {
+      ...loaded.processor.tokenizer(expanded),
+      pixel_values: cat(parts.map((p) => p.pixel_values), 0),
+      image_grid_thw: cat(parts.map((p) => p.image_grid_thw), 0),
+    };
   }
   return loaded.processor(text, images.length === 1 ? images[0] : images);
 }
