@@ -133,7 +133,7 @@ export function resolveImportance(
  */
 export function templateTokenIds(tokenizerOrProcessor: TokenizerLike): number[] {
   const tokenizer = tokenizerOrProcessor.tokenizer ?? tokenizerOrProcessor;
-  const ids = new Set<number>(tokenizer.all_special_ids ?? []);
+  const special = new Set<number>(tokenizer.all_special_ids ?? []);
   if (typeof tokenizer.apply_chat_template === 'function') {
     for (const content of [
       [{ type: 'image' }, { type: 'text', text: '' }],
@@ -145,15 +145,18 @@ export function templateTokenIds(tokenizerOrProcessor: TokenizerLike): number[] 
           tokenize: true,
           return_tensor: false,
         });
-        const flat = (Array.isArray(rendered) ? rendered.flat(2) : []) as unknown[];
-        for (const id of flat) if (typeof id === 'number' || typeof id === 'bigint') ids.add(Number(id));
+        let ids: unknown = rendered;
+        if (ids && typeof ids === 'object' && 'input_ids' in ids) ids = (ids as { input_ids: unknown }).input_ids;
+        if (ids && typeof ids === 'object' && 'tolist' in ids) ids = (ids as { tolist(): unknown }).tolist();
+        const flat = (Array.isArray(ids) ? ids.flat(2) : []) as unknown[];
+        for (const id of flat) if (typeof id === 'number' || typeof id === 'bigint') special.add(Number(id));
         break;
       } catch {
         // Templates that reject this message shape: try the next one, else keep the special ids only.
       }
     }
   }
-  return [...ids];
+  return [...special];
 }
 
 /** Special token ids named in a model config (image, video, vision markers, bos/eos/pad). */
