@@ -7,6 +7,8 @@ import { registerDemo } from './demo.js';
 import { registerFlops } from './flops.js';
 import { registerVisualize } from './visualize.js';
 import { registerTestbed } from './testbed.js';
+import { registerGenerate } from './generate.js';
+import { registerCalibrate } from './calibrate.js';
 
 /** Builds the `d2pruner` command tree. Each command lives in its own file and registers itself here. */
 export function buildProgram(): Command {
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerFlops(program);
   registerVisualize(program);
   registerTestbed(program);
+  registerGenerate(program);
+  registerCalibrate(program);
   return program;
 }
 

@@ -129,18 +129,16 @@ export function parsePrior(json: string, field = 'prior'): PositionalPrior {
   return { ...prior, values: Float32Array.from(prior.values) };
 }
 
-/** Serialises a prior to JSON (values as a plain array). */
+/** Serialises a prior to JSON: metadata first, then the values on one line. */
 export function stringifyPrior(prior: PositionalPrior): string {
-  return JSON.stringify(
-    {
-      values: Array.from(prior.values, (v) => Number(v.toPrecision(7))),
-      grid: { rows: prior.grid.rows, cols: prior.grid.cols },
-      provider: prior.provider,
-      prompt: prior.prompt,
-      imageCount: prior.imageCount,
-      modelId: prior.modelId,
-    },
-    null,
-    1,
-  );
+  const values = Array.from(prior.values, (v) => Number(v.toPrecision(7)));
+  const meta = {
+    grid: { rows: prior.grid.rows, cols: prior.grid.cols },
+    provider: prior.provider,
+    prompt: prior.prompt,
+    imageCount: prior.imageCount,
+    modelId: prior.modelId,
+    values: '__VALUES__',
+  };
+  return JSON.stringify(meta, null, 2).replace('"__VALUES__"', JSON.stringify(values));
 }

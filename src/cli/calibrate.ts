@@ -1,0 +1,139 @@
+import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import sharp from 'sharp';
+import { ValidationError } from '../core/errors.js';
+import { stringifyPrior, type PositionalPrior } from '../importance/prior.js';
+import { createProgress } from './progress.js';
+
+interface CalibrateFlags {
+  model: string;
+  images: string;
+  prompt: string;
+  out: string;
+  limit?: string;
+  importance: string;
+  quiet?: boolean;
+}
+
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.gif', '.tif', '.tiff']);
+
+/** Image files of a folder, sorted by name. @throws ValidationError when the folder is missing or has none. */
+export function listImages(dir: string, limit?: number): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ValidationError('--images', dir, 'folder not found');
+  const files = readdirSync(dir)
+    .filter((name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase()))
+    .sort()
+    .map((name) => join(dir, name));
+  if (files.length === 0) throw new ValidationError('--images', dir, `holds no images (${[...IMAGE_EXTENSIONS].join(', ')})`);
+  return limit === undefined ? files : files.slice(0, limit);
+}
+
+/** Writes `data` to `path` through a temporary sibling and a rename, so no half-written file is left. */
+export function writeAtomic(path: string, data: string | Buffer): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
+/** A heat-map PNG of a prior: one square cell per grid position, dark blue (low) → yellow (high). */
+export async function priorHeatmap(prior: PositionalPrior, cell = 16): Promise<Buffer> {
+  const { rows, cols } = prior.grid;
+  const values = Array.from(prior.values);
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  const width = cols * cell;
+  const height = rows * cell;
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = values[Math.floor(y / cell) * cols + Math.floor(x / cell)]!;
+      const t = high > low ? (v - low) / (high - low) : 0.5;
+      const [r, g, b] = heatColour(t);
+      const o = (y * width + x) * 3;
+      pixels[o] = r;
+      pixels[o + 1] = g;
+      pixels[o + 2] = b;
+    }
+  }
+  return sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+/** Viridis-like ramp through five anchors. */
+function heatColour(t: number): [number, number, number] {
+  const anchors: [number, number, number][] = [
+    [68, 1, 84],
+    [59, 82, 139],
+    [33, 145, 140],
+    [94, 201, 98],
+    [253, 231, 37],
+  ];
+  const x = Math.min(Math.max(t, 0), 1) * (anchors.length - 1);
+  const i = Math.min(Math.floor(x), anchors.length - 2);
+  const f = x - i;
+  const [a, b] = [anchors[i]!, anchors[i + 1]!];
+  return [0, 1, 2].map((k) => Math.round(a[k]! + (b[k]! - a[k]!) * f)) as [number, number, number];
+}
+
+export function registerCalibrate(program: Command): void {
+  program
+    .command('calibrate')
+    .description('record a positional prior: average raw importance per grid position over a folder of images')
+    .requiredOption('--model <dir>', 'local transformers.js model folder')
+    .requiredOption('--images <dir>', 'folder of calibration images')
+    .option('--prompt <text>', 'one generic prompt for every image', 'Describe the image.')
+    .requiredOption('--out <file>', 'prior JSON to write (a heat-map PNG is written beside it)')
+    .option('--limit <n>', 'use at most n images')
+    .option('--importance <provider>', 'promptRelevance or attention', 'promptRelevance')
+    .option('--quiet', 'no progress output')
+    .action(async (flags: CalibrateFlags) => {
+      let limit: number | undefined;
+      if (flags.limit !== undefined) {
+        limit = Number(flags.limit);
+        if (!Number.isInteger(limit) || limit < 1) throw new ValidationError('--limit', flags.limit, 'must be an integer ≥ 1');
+      }
+      if (flags.importance !== 'promptRelevance' && flags.importance !== 'attention') {
+        throw new ValidationError('--importance', flags.importance, 'must be promptRelevance or attention');
+      }
+      const out = resolve(flags.out);
+      if (!existsSync(dirname(out))) throw new ValidationError('--out', flags.out, 'its folder does not exist');
+      const images = listImages(flags.images, limit);
+
+      const { loadVisionLanguageModel, promptInputs, readImage } = await import('../adapters/transformers/load.js');
+      const { calibratePrior } = await import('../adapters/transformers/calibrate.js');
+      const loaded = await loadVisionLanguageModel(flags.model);
+      const progress = createProgress({ total: images.length, label: 'calibrate', quiet: flags.quiet });
+      async function* inputs() {
+        for (const path of images) {
+          const image = await readImage(loaded.transformers, path, '--images');
+          yield await promptInputs(loaded, image, flags.prompt);
+        }
+      }
+      let prior: PositionalPrior;
+      try {
+        prior = await calibratePrior(loaded.model, inputs(), {
+          prompt: flags.prompt,
+          modelId: flags.model,
+          importance: flags.importance as 'promptRelevance' | 'attention',
+          tokenizer: loaded.processor,
+          onProgress: () => progress.tick(),
+        });
+      } finally {
+        progress.stop();
+      }
+      const heatmapPath = out.replace(/\.json$/i, '') + '.png';
+      writeAtomic(out, `${stringifyPrior(prior)}\n`);
+      writeAtomic(heatmapPath, await priorHeatmap(prior));
+      const values = Array.from(prior.values);
+      const summary =
+        `prior: ${prior.grid.rows}×${prior.grid.cols} from ${prior.imageCount} images (${prior.provider}), ` +
+        `min ${Math.min(...values).toPrecision(3)}, max ${Math.max(...values).toPrecision(3)}`;
+      if (!flags.quiet) process.stderr.write(`${summary}\n`);
+      process.stdout.write(`wrote ${flags.out} and ${basename(heatmapPath)}\n`);
+    });
+}

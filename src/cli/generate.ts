@@ -1,0 +1,148 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { ValidationError } from '../core/errors.js';
+import { parsePrior, type PositionalPrior } from '../importance/prior.js';
+import { methodNames } from '../methods/registry.js';
+import { UsageError } from './errors.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- transformers.js models and processors are untyped here */
+
+interface GenerateFlags {
+  model: string;
+  image: string;
+  prompt: string;
+  method: string;
+  budget: string;
+  positions: string;
+  prior?: string;
+  maxNewTokens: string;
+  alpha?: string;
+  json?: boolean;
+}
+
+/** `--budget`: an integer ≥ 1 or a fraction in (0, 1). */
+export function parseBudget(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || (value >= 1 && !Number.isInteger(value))) {
+    throw new ValidationError('--budget', text, 'must be an integer ≥ 1 or a fraction in (0, 1)');
+  }
+  return value;
+}
+
+/** Reads a prior JSON file written by `d2pruner calibrate`. */
+export function readPriorFile(path: string): PositionalPrior {
+  let json: string;
+  try {
+    json = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--prior: "${path}" cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  return parsePrior(json, '--prior');
+}
+
+function positiveInteger(text: string, field: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new ValidationError(field, text, 'must be an integer ≥ 1');
+  return value;
+}
+
+export function registerGenerate(program: Command): void {
+  program
+    .command('generate')
+    .description('answer a prompt about an image with a transformers.js VLM, pruning its visual tokens')
+    .requiredOption('--model <dir>', 'local transformers.js model folder (llava, llava_qwen2, qwen2_vl, qwen2_5_vl, idefics3, smolvlm)')
+    .requiredOption('--image <file>', 'image file')
+    .requiredOption('--prompt <text>', 'the question')
+    .option('--method <name>', `selection method (${methodNames.join(', ')}) or none`, 'd2pruner')
+    .option('--budget <n|fraction>', 'visual tokens kept per image: an integer or a fraction in (0, 1)', '0.25')
+    .option('--positions <mode>', 'original (default) or compact RoPE positions', 'original')
+    .option('--prior <file>', 'positional prior JSON from d2pruner calibrate')
+    .option('--alpha <value>', 'd2pruner semantic weight α (1 = features only, 0.5 = paper grounding setting)')
+    .option('--max-new-tokens <k>', 'tokens to generate', '64')
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (flags: GenerateFlags) => {
+      const method = flags.method;
+      if (method !== 'none' && !(methodNames as readonly string[]).includes(method)) {
+        throw new ValidationError('--method', method, `must be one of ${methodNames.join(', ')}, none`);
+      }
+      const budget = parseBudget(flags.budget);
+      if (flags.positions !== 'original' && flags.positions !== 'compact') {
+        throw new ValidationError('--positions', flags.positions, 'must be original or compact');
+      }
+      const maxNewTokens = positiveInteger(flags.maxNewTokens, '--max-new-tokens');
+      const prior = flags.prior ? readPriorFile(flags.prior) : undefined;
+      const methodOptions: Record<string, unknown> = {};
+      if (flags.alpha !== undefined) {
+        if (method !== 'd2pruner') throw new ValidationError('--alpha', flags.alpha, 'applies to --method d2pruner only');
+        methodOptions.alpha = Number(flags.alpha);
+      }
+
+      const { loadVisionLanguageModel, promptInputs, readImage } = await import('../adapters/transformers/load.js');
+      const { withTokenPruning } = await import('../adapters/transformers/index.js');
+      const loaded = await loadVisionLanguageModel(flags.model);
+      const image = await readImage(loaded.transformers, flags.image, '--image');
+      const inputs = await promptInputs(loaded, image, flags.prompt);
+      const row = inputs.input_ids.data as BigInt64Array;
+      const visualTokens = loaded.family
+        .locateImages(loaded.model, row, inputs)
+        .reduce((sum, span) => sum + span.positions.length, 0);
+
+      const runner: any =
+        method === 'none'
+          ? loaded.model
+          : withTokenPruning(loaded.model, {
+              method,
+              budget,
+              prior,
+              positions: flags.positions as 'original' | 'compact',
+              tokenizer: loaded.processor,
+              ...methodOptions,
+            });
+      // Prefill time = time to the first generated token (vision encoder, embeddings, selection, decoder).
+      let started = 0;
+      let firstTokenAt = 0;
+      let puts = 0;
+      const streamer = {
+        put() {
+          puts++;
+          if (puts === 2) firstTokenAt = performance.now();
+        },
+        end() {},
+      };
+      started = performance.now();
+      const ids = await runner.generate({ ...inputs, max_new_tokens: maxNewTokens, do_sample: false, streamer });
+      const totalMs = performance.now() - started;
+      const promptLength = inputs.input_ids.dims[1];
+      const newIds = ids.slice(null, [promptLength, null]);
+      const text: string = loaded.processor.batch_decode(newIds, { skip_special_tokens: true })[0].trim();
+      const report = method === 'none' ? null : runner.lastPruning;
+      const after = report ? report.after : visualTokens;
+      const selectMs = report ? report.selectMs : 0;
+      const prefillMs = firstTokenAt - started;
+
+      process.stdout.write(`${text}\n`);
+      const positions = method === 'none' ? '' : `, ${flags.positions} positions`;
+      process.stdout.write(`visual tokens: ${visualTokens} → ${after} (${method}${positions})\n`);
+      process.stdout.write(`selection: ${selectMs.toFixed(1)} ms, prefill: ${prefillMs.toFixed(1)} ms, total: ${totalMs.toFixed(1)} ms\n`);
+      if (flags.json) {
+        const summary = {
+          text,
+          visualTokens: { before: visualTokens, after },
+          selectMs: round(selectMs),
+          prefillMs: round(prefillMs),
+          totalMs: round(totalMs),
+          newTokens: newIds.dims[1],
+          method,
+          budget: method === 'none' ? null : budget,
+          positions: method === 'none' ? null : flags.positions,
+          modelType: loaded.modelType,
+          sequence: report ? report.sequence : { before: promptLength, after: promptLength },
+        };
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      }
+    });
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
