@@ -2,6 +2,7 @@ import sharp, { type Metadata, type OverlayOptions as SharpOverlay, type Sharp }
 import { ValidationError } from '../core/errors.js';
 import type { Grid, Tile } from '../core/types.js';
 import { resolveGrid } from '../core/validate.js';
+import { overlayStyle } from './style.js';
 
 /** One method's result to draw: which tokens it kept and, optionally, their roles. */
 export interface OverlayPanel {
@@ -62,18 +63,7 @@ export interface OverlayLayout {
   cells: ({ left: number; top: number; width: number; height: number } | undefined)[][];
 }
 
-/** Outline colours by role, and dimming of dropped tokens. */
-export const overlayStyle = Object.freeze({
-  pivot: '#ff8c00',
-  mis: '#00d0ff',
-  fill: '#ff3da5',
-  kept: '#b6ff00',
-  dropOpacity: 0.62,
-  background: '#ffffff',
-  text: '#1a1a1a',
-  muted: '#5f6368',
-  font: 'DejaVu Sans, Liberation Sans, Arial, sans-serif',
-});
+export { overlayStyle } from './style.js';
 
 const DEFAULTS = Object.freeze({ panelWidth: 320 });
 const MARGIN = 14;

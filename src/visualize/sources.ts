@@ -5,6 +5,7 @@ import type { Grid } from '../core/types.js';
 import { priorForLayout, resizeBilinear, type PositionalPrior } from '../importance/prior.js';
 import { getMethod, select } from '../select.js';
 import { imagePatchFeatures } from './image-features.js';
+import { processorGeometry, tileRegions } from './regions.js';
 import type { OverlayPanel, TileRegion } from './overlay.js';
 
 /** Everything {@link renderOverlay} needs besides the image: what each method kept, on which layout. */
@@ -115,7 +116,7 @@ export async function modelSelections(options: SelectionSourceOptions & { modelD
   return {
     tokens,
     grid,
-    regions: tileRegions(grid, inputs, processor, image.width, image.height),
+    regions: tileRegions(grid, processorGeometry(processor, inputs, image.width, image.height)),
     panels,
     importance: first.importance,
     prior,
@@ -126,35 +127,6 @@ export async function modelSelections(options: SelectionSourceOptions & { modelD
 function squareOrRow(tokens: number): Grid {
   const side = Math.round(Math.sqrt(tokens));
   return side * side === tokens ? { rows: side, cols: side } : { rows: 1, cols: tokens };
-}
-
-/**
- * The image region each tile covers: Idefics3/SmolVLM split the image into rows×cols crops (row-major) and
- * end with a global view of the whole image; CLIP-style processors that centre-crop a square cover only
- * the central square; anything else covers the whole image.
- */
-function tileRegions(grid: Grid, inputs: any, processor: any, width: number, height: number): TileRegion[] | undefined {
-  const whole = { left: 0, top: 0, width: 1, height: 1 };
-  if ('tiles' in grid) {
-    const rows = Number(inputs?.rows?.[0]?.[0] ?? 0);
-    const cols = Number(inputs?.cols?.[0]?.[0] ?? 0);
-    if (rows > 0 && cols > 0 && grid.tiles.length === rows * cols + 1) {
-      const crops = Array.from({ length: rows * cols }, (_, k) => ({
-        left: (k % cols) / cols,
-        top: Math.floor(k / cols) / rows,
-        width: 1 / cols,
-        height: 1 / rows,
-      }));
-      return [...crops, whole];
-    }
-    return undefined;
-  }
-  const config = processor?.image_processor?.config ?? processor?.image_processor ?? {};
-  if (config.do_center_crop && width !== height) {
-    const side = Math.min(width, height);
-    return [{ left: (width - side) / 2 / width, top: (height - side) / 2 / height, width: side / width, height: side / height }];
-  }
-  return undefined;
 }
 
 /** Only the options a method accepts (its schema's keys): `alpha` goes to d2pruner, `seed` to random, and so on. */
