@@ -65,7 +65,10 @@ function localFiles(): Plugin {
       const out = join(here, 'dist');
       if (!existsSync(out)) return;
       for (const [prefix, dir] of Object.entries(mounts())) {
-        if (existsSync(dir)) cpSync(dir, join(out, prefix), { recursive: true, dereference: true });
+        if (!existsSync(dir)) continue;
+        // Of ORT's dist folder only the wasm build transformers.js loads (main.ts sets these two paths).
+        const filter = prefix === '/ort/' ? (src: string) => src === dir || /asyncify\.(mjs|wasm)$/.test(src) : undefined;
+        cpSync(dir, join(out, prefix), { recursive: true, dereference: true, filter });
       }
     },
   };
