@@ -201,8 +201,10 @@ export async function renderOverlayWithLayout(options: OverlayOptions): Promise<
       if (placement.inset < 0) continue;
       const x = left + placement.inset * (insetW + INSET_GAP);
       const y = top + mainH + INSET_GAP;
-      const name = `tile ${placements.indexOf(placement) + 1}`;
-      svg.push(`<rect x="${x}" y="${y}" width="${name.length * 6.5 + 6}" height="14" fill="#fff" fill-opacity="0.85"/>`);
+      const r = placement.region;
+      const whole = r.left === 0 && r.top === 0 && r.width === 1 && r.height === 1;
+      const name = `tile ${placements.indexOf(placement) + 1}${whole ? ': whole image' : ''}`;
+      svg.push(`<rect x="${x}" y="${y}" width="${name.length * 6.2 + 6}" height="14" fill="#fff" fill-opacity="0.85"/>`);
       svg.push(text(x + 3, y + 11, name, 10, overlayStyle.text));
     }
   });
