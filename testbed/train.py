@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Trains the testbed VLM (offline tool; run with /usr/bin/python3, needs Debian's python3-torch).
+
+Two stages, both resumable from testbed/checkpoints/ (re-run the same command after an interruption):
+  1. "pretrain": the vision encoder alone, supervised densely per patch with the generator's labels
+     (shape, colour, object centre, the object's box bins) — so its tokens say what covers them and where
+     that object is, as a detector's dense features would.
+  2. "vlm": encoder frozen; projector + decoder trained on the generator's questions, several questions per
+     image sharing one image prefix, with a curriculum on the number of objects per scene.
+
+Data comes only from `d2pruner testbed generate` (see testbed/config.json "data"):
+  npx tsx src/cli/main.ts testbed generate --seed 1000 --count 20000 --questions 8 --no-png --raw --out testbed/data/train
+  npx tsx src/cli/main.ts testbed generate --seed 2000 --count 400 --questions 4 --no-png --raw --out testbed/data/val
+Usage: nice -n 10 /usr/bin/python3 testbed/train.py [--config testbed/config.json] [--bench]
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import BOS, EOS, PAD, TestbedVLM, build_vocab, normalize_pixels, tokenize  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TASKS = ["yesno", "color", "count", "grounding"]
+
+
+def log(msg, path):
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+    print(line, flush=True)
+    with open(path, "a") as f:
+        f.write(line + "\n")
+
+
+class Dataset:
+    """A folder written by `testbed generate --raw`: images.u8, labels.u8, cases.jsonl, scenes.jsonl, meta.json."""
+
+    def __init__(self, folder, vocab, max_len):
+        meta = json.load(open(os.path.join(folder, "meta.json")))
+        self.n, self.q = meta["count"], meta["questions"]
+        size, self.label_bytes = meta["imageSize"], meta["labelBytes"]
+        self.images = np.memmap(os.path.join(folder, "images.u8"), np.uint8, "r", shape=(self.n, size, size, 3))
+        self.labels = np.fromfile(os.path.join(folder, "labels.u8"), np.uint8).reshape(self.n, -1, self.label_bytes)
+        self.seq = np.full((self.n, self.q, max_len), PAD, np.int64)
+        self.answer = np.zeros((self.n, self.q, max_len), np.bool_)  # True where the token belongs to the answer
+        self.task = np.zeros((self.n, self.q), np.int64)
+        self.boxes = np.zeros((self.n, self.q, 4), np.float32)
+        with open(os.path.join(folder, "cases.jsonl")) as f:
+            for k, line in enumerate(f):
+                c = json.loads(line)
+                i, j = divmod(k, self.q)
+                qt = tokenize(c["prompt"], vocab)
+                at = tokenize(c["answer"], vocab) + [EOS]
+                toks = qt + at
+                assert len(toks) <= max_len, c
+                self.seq[i, j, : len(toks)] = toks
+                self.answer[i, j, len(qt) : len(toks)] = True
+                self.task[i, j] = TASKS.index(c["task"])
+                if "box" in c:
+                    self.boxes[i, j] = c["box"]
+        self.objects = np.array([len(json.loads(l)["objects"]) for l in open(os.path.join(folder, "scenes.jsonl"))])
+
+    def pixels(self, idx):
+        return normalize_pixels(torch.from_numpy(np.ascontiguousarray(self.images[np.sort(idx)][np.argsort(np.argsort(idx))])))
+
+
+def lr_at(step, total, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+def save(path, **state):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def autocast(cfg):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.get("bf16", True))
+
+
+def pretrain_loss(model, px, labels):
+    feats = model.vision(px)
+    shape, color, center, box = model.vision.dense(feats)
+    lab = torch.from_numpy(labels.astype(np.int64))
+    box_t = lab[..., 3:7].clone()
+    box_t[box_t == 255] = -100
+    l_shape = F.cross_entropy(shape.float().flatten(0, 1), lab[..., 0].flatten())
+    l_color = F.cross_entropy(color.float().flatten(0, 1), lab[..., 1].flatten())
+    l_center = F.cross_entropy(center.float().flatten(0, 1), lab[..., 2].flatten(), weight=torch.tensor([1.0, 4.0]))
+    l_box = F.cross_entropy(box.float().flatten(0, 2), box_t.flatten(), ignore_index=-100)
+    with torch.no_grad():
+        fg = lab[..., 0] > 0
+        acc = {
+            "shape": (shape.argmax(-1) == lab[..., 0]).float().mean().item(),
+            "color_fg": (color.argmax(-1) == lab[..., 1])[fg].float().mean().item(),
+            "box_fg_pm1": ((box.argmax(-1) - lab[..., 3:7]).abs() <= 1)[fg].float().mean().item(),
+        }
+    return l_shape + l_color + l_center + l_box, acc
+
+
+def vlm_logits(model, px, seq):
+    with torch.no_grad():
+        feats = model.vision(px)
+    img = model.projector(feats)
+    bos = model.decoder.embed(torch.full((img.shape[0], 1), BOS, dtype=torch.long))
+    prefix = torch.cat([bos.to(img.dtype), img], dim=1)
+    return model.decoder.forward_shared(prefix, seq[:, :, :-1])
+
+
+def vlm_loss(model, px, seq, answer):
+    logits = vlm_logits(model, px, seq).float()
+    target = seq[:, :, 1:]
+    mask = answer[:, :, 1:].float()
+    ce = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none").view(target.shape)
+    per_q = (ce * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    return per_q.mean(), logits
+
+
+def box_from_tokens(tokens, inv_vocab):
+    found = {}
+    for t in tokens:
+        w = inv_vocab.get(int(t), "")
+        if len(w) > 1 and w[0] in "ltrb" and w[1:].isdigit() and w[0] not in found:
+            found[w[0]] = int(w[1:]) * 4
+    if len(found) < 4:
+        return None
+    return [found["l"], found["t"], found["r"], found["b"]]
+
+
+def iou(a, b):
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = w * h if w > 0 and h > 0 else 0
+    area = lambda r: max(0, r[2] - r[0]) * max(0, r[3] - r[1])
+    u = area(a) + area(b) - inter
+    return inter / u if u > 0 else 0.0
+
+
+@torch.no_grad()
+def evaluate(model, data, cfg, inv_vocab, scenes=None, batch=25):
+    """Teacher-forced answer accuracy per task: all answer tokens (and the end token) argmax-correct, which is
+    exactly greedy decoding's exact match; grounding is scored by IoU >= 0.5 of the argmax box tokens."""
+    model.eval()
+    right = np.zeros(4)
+    total = np.zeros(4)
+    n = min(data.n, scenes or data.n)
+    for start in range(0, n, batch):
+        idx = np.arange(start, min(n, start + batch))
+        seq = torch.from_numpy(data.seq[idx])
+        with autocast(cfg):
+            logits = vlm_logits(model, data.pixels(idx), seq).float()
+        pred = logits.argmax(-1)
+        target = seq[:, :, 1:]
+        mask = torch.from_numpy(data.answer[idx][:, :, 1:])
+        for bi, i in enumerate(idx):
+            for j in range(data.q):
+                t = data.task[i, j]
+                m = mask[bi, j]
+                if TASKS[t] == "grounding":
+                    box = box_from_tokens(pred[bi, j][m].tolist(), inv_vocab)
+                    ok = box is not None and iou(box, data.boxes[i, j]) >= 0.5
+                else:
+                    ok = bool((pred[bi, j][m] == target[bi, j][m]).all())
+                right[t] += ok
+                total[t] += 1
+    model.train()
+    return {TASKS[t]: right[t] / max(1, total[t]) for t in range(4)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default=os.path.join(ROOT, "testbed", "config.json"))
+    ap.add_argument("--bench", action="store_true", help="time a few steps of each stage and exit")
+    args = ap.parse_args()
+    cfg = json.load(open(args.config))
+    torch.set_num_threads(cfg.get("threads", 2))
+    torch.manual_seed(cfg["seed"])
+    ckpt_dir = os.path.join(ROOT, cfg["checkpoints"])
+    os.makedirs(ckpt_dir, exist_ok=True)
+    log_path = os.path.join(ROOT, cfg["log"]) if not args.bench else "/tmp/testbed-bench.log"
+    vocab = build_vocab()
+    inv_vocab = {i: w for w, i in vocab.items()}
+    model = TestbedVLM(cfg)
+    n_params = lambda m: sum(p.numel() for p in m.parameters())
+    log(f"model: vision {n_params(model.vision)} projector {n_params(model.projector)} decoder {n_params(model.decoder)} params", log_path)
+    train = Dataset(os.path.join(ROOT, cfg["data"]["train"]), vocab, cfg["max_len"])
+    val = Dataset(os.path.join(ROOT, cfg["data"]["val"]), vocab, cfg["max_len"])
+    log(f"data: train {train.n} scenes x {train.q} questions, val {val.n} x {val.q}", log_path)
+
+    # ---------------- stage 1: dense pretraining of the vision encoder ----------------
+    pc = cfg["pretrain"]
+    path1 = os.path.join(ckpt_dir, "pretrain.pt")
+    params1 = list(model.vision.parameters())
+    opt1 = torch.optim.AdamW(params1, lr=pc["lr"], weight_decay=0.0)
+    step = 0
+    if os.path.exists(path1):
+        st = torch.load(path1)
+        model.vision.load_state_dict(st["vision"])
+        opt1.load_state_dict(st["opt"])
+        step = st["step"]
+        log(f"pretrain: resumed at step {step}", log_path)
+    t0 = time.time()
+    while step < pc["steps"]:
+        rng = np.random.default_rng([cfg["seed"], 1, step])
+        idx = rng.choice(train.n, pc["batch"], replace=False)
+        for g in opt1.param_groups:
+            g["lr"] = lr_at(step, pc["steps"], pc["lr"], pc["warmup"])
+        with autocast(cfg):
+            loss, acc = pretrain_loss(model, train.pixels(idx), train.labels[idx])
+        opt1.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params1, 1.0)
+        opt1.step()
+        step += 1
+        if args.bench and step == 5:
+            log(f"bench pretrain: {(time.time() - t0) / 5:.2f} s/step (batch {pc['batch']})", log_path)
+            break
+        if step % pc["log_every"] == 0 or step == pc["steps"]:
+            log(f"pretrain step {step}/{pc['steps']} loss {loss.item():.4f} " + " ".join(f"{k} {v:.4f}" for k, v in acc.items()) + f" ({time.time() - t0:.0f}s)", log_path)
+        if step % pc["save_every"] == 0 or step == pc["steps"]:
+            save(path1, vision=model.vision.state_dict(), opt=opt1.state_dict(), step=step)
+
+    # ---------------- stage 2: the VLM (encoder frozen) ----------------
+    vc = cfg["vlm"]
+    path2 = os.path.join(ckpt_dir, "vlm.pt")
+    for p in model.vision.parameters():
+        p.requires_grad_(False)
+    model.vision.eval()
+    params2 = list(model.projector.parameters()) + list(model.decoder.parameters())
+    opt2 = torch.optim.AdamW(params2, lr=vc["lr"], weight_decay=vc.get("weight_decay", 0.0), betas=(0.9, 0.98))
+    step = 0
+    if os.path.exists(path2):
+        st = torch.load(path2)
+        model.load_state_dict(st["model"])
+        opt2.load_state_dict(st["opt"])
+        step = st["step"]
+        log(f"vlm: resumed at step {step}", log_path)
+    by_objects = [np.nonzero(train.objects <= k)[0] for k in range(7)]
+    t0 = time.time()
+    while step < vc["steps"]:
+        rng = np.random.default_rng([cfg["seed"], 2, step])
+        # curriculum: at most `start` objects per scene at first, all scenes after `curriculum` of the steps
+        frac = min(1.0, step / max(1, vc["curriculum"] * vc["steps"]))
+        max_objects = int(round(vc["curriculum_start_objects"] + frac * (6 - vc["curriculum_start_objects"])))
+        pool = by_objects[max_objects]
+        idx = rng.choice(pool, vc["batch"], replace=False)
+        qsel = np.stack([rng.choice(train.q, vc["questions"], replace=False) for _ in idx])
+        seq = torch.from_numpy(train.seq[idx[:, None], qsel])
+        answer = torch.from_numpy(train.answer[idx[:, None], qsel])
+        for g in opt2.param_groups:
+            g["lr"] = lr_at(step, vc["steps"], vc["lr"], vc["warmup"])
+        with autocast(cfg):
+            loss, _ = vlm_loss(model, train.pixels(idx), seq, answer)
+        opt2.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params2, 1.0)
+        opt2.step()
+        step += 1
+        if args.bench and step == 5:
+            log(f"bench vlm: {(time.time() - t0) / 5:.2f} s/step (batch {vc['batch']} x {vc['questions']} questions)", log_path)
+            return
+        if step % vc["log_every"] == 0:
+            log(f"vlm step {step}/{vc['steps']} loss {loss.item():.4f} lr {lr_at(step, vc['steps'], vc['lr'], vc['warmup']):.2e} max_objects {max_objects} ({time.time() - t0:.0f}s)", log_path)
+        if step % vc["save_every"] == 0 or step == vc["steps"]:
+            save(path2, model=model.state_dict(), opt=opt2.state_dict(), step=step)
+        if step % vc["eval_every"] == 0 or step == vc["steps"]:
+            acc = evaluate(model, val, cfg, inv_vocab, vc.get("eval_scenes"))
+            log(f"vlm step {step} val " + " ".join(f"{k} {v:.3f}" for k, v in acc.items()), log_path)
+    final = os.path.join(ckpt_dir, "final.pt")
+    save(final, model=model.state_dict(), config=cfg)
+    acc = evaluate(model, val, cfg, inv_vocab)
+    log(f"final val ({val.n} scenes) " + " ".join(f"{k} {v:.3f}" for k, v in acc.items()), log_path)
+    log(f"done: {final}", log_path)
+
+
+if __name__ == "__main__":
+    main()
