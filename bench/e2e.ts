@@ -1,0 +1,448 @@
+/**
+ * `npm run bench:e2e [-- options]`: end-to-end time to first token, decode speed and memory of random-weight
+ * VLMs at real language-model widths, run through transformers.js `generate()` on onnxruntime-node (CPU),
+ * unpruned (`none`) and with d2pruner at several budgets, side by side in one run.
+ *
+ * Each configuration runs in its own child process (one warm-up generation, then the timed repetitions), so
+ * its peak resident memory is its own: onnxruntime's CPU arena never shrinks within a process.
+ *
+ * Options:
+ *   --quick            both presets, 576 visual tokens, 3 repetitions, 8 new tokens (default)
+ *   --full             both presets, 576 and 2304 visual tokens, 5 repetitions, 16 new tokens
+ *   --presets a,b      qwen2-0.5b, smolvlm-256m
+ *   --tokens 576,2304  visual tokens per image
+ *   --budgets 192,128,64
+ *   --reps N           timed repetitions per configuration
+ *   --new-tokens K     tokens generated per run (≥ 2)
+ *   --threads N        onnxruntime intra-op threads (default: onnxruntime's choice)
+ *   --out DIR          where e2e.json, e2e.md and e2e.png go (default bench/out)
+ *   --from FILE        re-render table and plot from a previous e2e.json (no runs)
+ *   --quiet            no progress output
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import {
+  BENCH_PRESETS,
+  BENCH_PRESET_NAMES,
+  BENCH_PROMPT,
+  BENCH_VISUAL_TOKENS,
+  ensureBenchModel,
+  type BenchPresetName,
+  type BenchVisualTokens,
+} from '../test/fixtures/bench-models.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, '..');
+const MARK = '@@e2e-result ';
+
+
+interface WorkerTask {
+  preset: BenchPresetName;
+  visualTokens: BenchVisualTokens;
+  /** null = unpruned. */
+  budget: number | null;
+  reps: number;
+  newTokens: number;
+  threads: number | null;
+}
+
+interface RunSample {
+  ttftMs: number;
+  visionMs: number;
+  decoderPrefillMs: number;
+  decodeMsPerToken: number;
+  selectMs: number;
+  importanceMs: number;
+}
+
+interface WorkerResult {
+  task: WorkerTask;
+  promptTokens: number;
+  visualBefore: number;
+  visualAfter: number;
+  prefillSequence: number;
+  loadMs: number;
+  rssAfterLoadMb: number;
+  peakRssMb: number;
+  samples: RunSample[];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// worker: one configuration in a fresh process
+
+async function runWorker(task: WorkerTask): Promise<WorkerResult> {
+  const transformers = await import('@huggingface/transformers');
+  const { withTokenPruning } = await import('../src/index.js');
+  const { makeTestImage } = await import('../test/fixtures/helpers.js');
+  const { env, AutoProcessor, LlavaForConditionalGeneration, LlavaQwen2ForCausalLM } = transformers;
+  env.allowRemoteModels = false;
+  const dir = ensureBenchModel(task.preset, task.visualTokens, { quiet: true });
+  const started = performance.now();
+  const processor: any = await AutoProcessor.from_pretrained(dir);
+  const modelClass: any = BENCH_PRESETS[task.preset].modelType === 'llava_qwen2' ? LlavaQwen2ForCausalLM : LlavaForConditionalGeneration;
+  const sessionOptions = task.threads ? { intraOpNumThreads: task.threads, interOpNumThreads: 1 } : undefined;
+  const model: any = await modelClass.from_pretrained(dir, { dtype: 'fp32', device: 'cpu', session_options: sessionOptions });
+  const loadMs = performance.now() - started;
+  const rssAfterLoadMb = process.memoryUsage().rss / 2 ** 20;
+
+  // time every session call (shared by the pruned wrapper and the model)
+  const calls: { session: string; ms: number }[] = [];
+  for (const name of ['vision_encoder', 'decoder_model_merged']) {
+    const session = model.sessions[name];
+    const run = session.run.bind(session);
+    session.run = async (...args: unknown[]) => {
+      const t0 = performance.now();
+      try {
+        return await run(...args);
+      } finally {
+        calls.push({ session: name, ms: performance.now() - t0 });
+      }
+    };
+  }
+
+  const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: BENCH_PROMPT }] }];
+  const text = processor.apply_chat_template(messages, { add_generation_prompt: true });
+  const inputs = await processor(await makeTestImage(640, 480), text);
+  const runner: any =
+    task.budget === null ? model : withTokenPruning(model, { method: 'd2pruner', budget: task.budget, tokenizer: processor });
+
+  const once = async (newTokens: number): Promise<RunSample> => {
+    calls.length = 0;
+    const stamps: number[] = [];
+    const streamer = { put: () => void stamps.push(performance.now()), end: () => {} };
+    const t0 = performance.now();
+    await runner.generate({ ...inputs, max_new_tokens: newTokens, min_new_tokens: newTokens, do_sample: false, streamer });
+    const t1 = performance.now();
+    // put() #1 is the prompt, #2 the first generated token
+    const first = stamps[1] ?? t1;
+    const decoder = calls.filter((c) => c.session === 'decoder_model_merged');
+    const report = task.budget === null ? null : runner.lastPruning;
+    return {
+      ttftMs: first - t0,
+      visionMs: calls.filter((c) => c.session === 'vision_encoder').reduce((a, c) => a + c.ms, 0),
+      decoderPrefillMs: decoder[0]?.ms ?? NaN,
+      decodeMsPerToken: (t1 - first) / Math.max(1, newTokens - 1),
+      selectMs: report?.selectMs ?? 0,
+      importanceMs: report?.importanceMs ?? 0,
+    };
+  };
+
+  await once(2); // warm-up: first-run allocations and kernel selection
+  const samples: RunSample[] = [];
+  for (let r = 0; r < task.reps; r += 1) samples.push(await once(task.newTokens));
+  const report = task.budget === null ? null : runner.lastPruning;
+  const promptTokens = inputs.input_ids.dims[1];
+  const visualBefore = BENCH_PRESETS[task.preset] ? task.visualTokens : 0;
+  return {
+    task,
+    promptTokens,
+    visualBefore,
+    visualAfter: report?.after ?? visualBefore,
+    prefillSequence: report?.sequence.after ?? promptTokens,
+    loadMs,
+    rssAfterLoadMb,
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    samples,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// statistics and output
+
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, min: sorted[0]!, max: sorted.at(-1)! };
+}
+
+interface Row {
+  preset: BenchPresetName;
+  visualTokens: number;
+  method: 'none' | 'd2pruner';
+  kept: number;
+  promptTokens: number;
+  prefillSequence: number;
+  ttftMs: Spread;
+  visionMs: Spread;
+  decoderPrefillMs: Spread;
+  decodeMsPerToken: Spread;
+  selectMs: Spread;
+  importanceMs: Spread;
+  selectShareOfTtft: number;
+  peakRssMb: number;
+  rssAfterLoadMb: number;
+  ttftSpeedup: number;
+  prefillSpeedup: number;
+}
+
+function summarise(results: WorkerResult[]): Row[] {
+  const rows: Row[] = [];
+  for (const r of results) {
+    const base = results.find((b) => b.task.preset === r.task.preset && b.task.visualTokens === r.task.visualTokens && b.task.budget === null);
+    const pick = (res: WorkerResult, key: keyof RunSample) => spread(res.samples.map((s) => s[key]));
+    const ttft = pick(r, 'ttftMs');
+    const prefill = pick(r, 'decoderPrefillMs');
+    const select = pick(r, 'selectMs');
+    rows.push({
+      preset: r.task.preset,
+      visualTokens: r.task.visualTokens,
+      method: r.task.budget === null ? 'none' : 'd2pruner',
+      kept: r.visualAfter,
+      promptTokens: r.promptTokens,
+      prefillSequence: r.prefillSequence,
+      ttftMs: ttft,
+      visionMs: pick(r, 'visionMs'),
+      decoderPrefillMs: prefill,
+      decodeMsPerToken: pick(r, 'decodeMsPerToken'),
+      selectMs: select,
+      importanceMs: pick(r, 'importanceMs'),
+      selectShareOfTtft: select.median / ttft.median,
+      peakRssMb: r.peakRssMb,
+      rssAfterLoadMb: r.rssAfterLoadMb,
+      ttftSpeedup: base ? pick(base, 'ttftMs').median / ttft.median : NaN,
+      prefillSpeedup: base ? pick(base, 'decoderPrefillMs').median / prefill.median : NaN,
+    });
+  }
+  return rows;
+}
+
+const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
+const fmtSpread = (s: Spread, digits = 0) => `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
+
+function markdownTable(rows: Row[]): string {
+  const header =
+    '| model (LLM width) | visual tokens | kept | prefill seq | TTFT ms, median (min–max) | TTFT speedup | decoder prefill ms | prefill speedup | decode ms/token | peak RSS MB | selection ms | selection % of TTFT |';
+  const lines = [header, `|${'---|'.repeat(12)}`];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.preset} | ${r.visualTokens} | ${r.method === 'none' ? `${r.kept} (none)` : r.kept} | ${r.prefillSequence} | ${fmtSpread(r.ttftMs)} | ` +
+        `${fmt(r.ttftSpeedup, 2)}× | ${fmtSpread(r.decoderPrefillMs)} | ${fmt(r.prefillSpeedup, 2)}× | ${fmtSpread(r.decodeMsPerToken, 1)} | ` +
+        `${fmt(r.peakRssMb)} | ${r.method === 'none' ? '–' : fmt(r.selectMs.median, 2)} | ${r.method === 'none' ? '–' : `${fmt(100 * r.selectShareOfTtft, 2)}%`} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** TTFT (median, with min–max bars) against kept visual tokens, one line per model × visual-token count. */
+function plotSvg(rows: Row[]): string {
+  const width = 760;
+  const height = 440;
+  const margin = { left: 70, right: 200, top: 40, bottom: 50 };
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const key = `${r.preset} · ${r.visualTokens} tokens`;
+    groups.set(key, [...(groups.get(key) ?? []), r].sort((a, b) => a.kept - b.kept));
+  }
+  // log–log axes: the unpruned point of a 2,304-token model would otherwise squeeze everything else
+  const minX = Math.min(...rows.map((r) => r.kept)) / 1.25;
+  const maxX = Math.max(...rows.map((r) => r.kept)) * 1.1;
+  const minY = Math.min(...rows.map((r) => r.ttftMs.min)) / 1.3;
+  const maxY = Math.max(...rows.map((r) => r.ttftMs.max)) * 1.3;
+  const lx = (v: number) => (Math.log(v) - Math.log(minX)) / (Math.log(maxX) - Math.log(minX));
+  const ly = (v: number) => (Math.log(v) - Math.log(minY)) / (Math.log(maxY) - Math.log(minY));
+  const x = (v: number) => margin.left + lx(v) * (width - margin.left - margin.right);
+  const y = (v: number) => height - margin.bottom - ly(v) * (height - margin.top - margin.bottom);
+  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${width / 2 - 80}" y="22" font-size="15">Time to first token vs kept visual tokens</text>`,
+    `<line x1="${margin.left}" y1="${y(minY)}" x2="${width - margin.right}" y2="${y(minY)}" stroke="black"/>`,
+    `<line x1="${margin.left}" y1="${y(minY)}" x2="${margin.left}" y2="${margin.top}" stroke="black"/>`,
+    `<text x="${(margin.left + width - margin.right) / 2 - 70}" y="${height - 12}">kept visual tokens (log scale)</text>`,
+    `<text transform="translate(18 ${height / 2 + 50}) rotate(-90)">TTFT, ms (log scale)</text>`,
+  ];
+  for (let decade = 10 ** Math.floor(Math.log10(minY)); decade <= maxY; decade *= 10) {
+    for (const m of [1, 2, 5]) {
+      const v = decade * m;
+      if (v < minY || v > maxY) continue;
+      parts.push(`<line x1="${margin.left - 4}" y1="${y(v)}" x2="${width - margin.right}" y2="${y(v)}" stroke="#ddd"/>`);
+      parts.push(`<text x="${margin.left - 8}" y="${y(v) + 4}" text-anchor="end">${v}</text>`);
+    }
+  }
+  const ticks = [...new Set(rows.map((r) => r.kept))].sort((a, b) => a - b);
+  for (const t of ticks) parts.push(`<text x="${x(t)}" y="${y(minY) + 18}" text-anchor="middle">${t}</text>`);
+  [...groups.entries()].forEach(([key, points], i) => {
+    const colour = colours[i % colours.length];
+    parts.push(
+      `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${points.map((p) => `${x(p.kept)},${y(p.ttftMs.median)}`).join(' ')}"/>`,
+    );
+    for (const p of points) {
+      parts.push(`<line x1="${x(p.kept)}" y1="${y(p.ttftMs.min)}" x2="${x(p.kept)}" y2="${y(p.ttftMs.max)}" stroke="${colour}"/>`);
+      parts.push(`<circle cx="${x(p.kept)}" cy="${y(p.ttftMs.median)}" r="3.5" fill="${colour}"/>`);
+    }
+    parts.push(`<rect x="${width - margin.right + 15}" y="${margin.top + 20 * i}" width="12" height="12" fill="${colour}"/>`);
+    parts.push(`<text x="${width - margin.right + 32}" y="${margin.top + 20 * i + 10}">${key}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+function writeAtomic(path: string, data: string | Buffer): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// driver
+
+function parseList(value: string | undefined, name: string, allowed?: readonly (string | number)[]): string[] {
+  if (value === undefined) return [];
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (allowed && !allowed.map(String).includes(item)) {
+      throw new Error(`--${name}: '${item}' is not one of ${allowed.join(', ')}`);
+    }
+  }
+  return items;
+}
+
+function positiveInt(value: string | undefined, name: string, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: '${value}' must be an integer ≥ ${min}`);
+  return n;
+}
+
+function runChild(task: WorkerTask): WorkerResult {
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--worker', JSON.stringify(task)], {
+    cwd: REPO,
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const line = child.stdout.split('\n').find((l) => l.startsWith(MARK));
+  if (child.status !== 0 || !line) {
+    throw new Error(`worker for ${JSON.stringify(task)} failed (exit ${child.status}):\n${child.stderr.slice(-4000)}`);
+  }
+  return JSON.parse(line.slice(MARK.length)) as WorkerResult;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      worker: { type: 'string' },
+      quick: { type: 'boolean' },
+      full: { type: 'boolean' },
+      presets: { type: 'string' },
+      tokens: { type: 'string' },
+      budgets: { type: 'string' },
+      reps: { type: 'string' },
+      'new-tokens': { type: 'string' },
+      threads: { type: 'string' },
+      out: { type: 'string' },
+      quiet: { type: 'boolean' },
+      from: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (values.worker) {
+    const result = await runWorker(JSON.parse(values.worker) as WorkerTask);
+    process.stdout.write(`${MARK}${JSON.stringify(result)}\n`);
+    return;
+  }
+  const full = Boolean(values.full);
+  const presets = (parseList(values.presets, 'presets', BENCH_PRESET_NAMES) as BenchPresetName[]).length
+    ? (parseList(values.presets, 'presets', BENCH_PRESET_NAMES) as BenchPresetName[])
+    : BENCH_PRESET_NAMES;
+  const tokenList = parseList(values.tokens, 'tokens', BENCH_VISUAL_TOKENS).map(Number) as BenchVisualTokens[];
+  const tokens: BenchVisualTokens[] = tokenList.length ? tokenList : full ? [...BENCH_VISUAL_TOKENS] : [576];
+  const budgets = parseList(values.budgets, 'budgets').map((b) => positiveInt(b, 'budgets', 0));
+  const budgetList = budgets.length ? budgets : [192, 128, 64];
+  const reps = positiveInt(values.reps, 'reps', full ? 5 : 3);
+  const newTokens = positiveInt(values['new-tokens'], 'new-tokens', full ? 16 : 8, 2);
+  const threads = values.threads === undefined ? null : positiveInt(values.threads, 'threads', 1);
+  const outDir = resolve(values.out ?? join(REPO, 'bench', 'out'));
+  const quiet = Boolean(values.quiet);
+  const log = (msg: string) => {
+    if (!quiet) process.stderr.write(`${msg}\n`);
+  };
+
+  if (values.from) {
+    const previous = JSON.parse(readFileSync(values.from, 'utf8')) as { environment: Record<string, unknown>; options: Record<string, unknown>; results: WorkerResult[] };
+    await writeOutputs(outDir, previous.environment, previous.options, previous.results);
+    return;
+  }
+  for (const preset of presets) for (const n of tokens) ensureBenchModel(preset, n, { quiet });
+  const { createProgress } = await import('../src/cli/progress.js');
+  const tasks: WorkerTask[] = [];
+  for (const preset of presets) {
+    for (const n of tokens) {
+      tasks.push({ preset, visualTokens: n, budget: null, reps, newTokens, threads });
+      for (const b of budgetList) tasks.push({ preset, visualTokens: n, budget: b, reps, newTokens, threads });
+    }
+  }
+  log(`e2e: ${tasks.length} configurations × (1 warm-up + ${reps} runs), ${newTokens} new tokens each, ${os.cpus().length} CPUs`);
+  const progress = createProgress({ total: tasks.length, label: 'e2e', quiet, intervalMs: 1 });
+  const results: WorkerResult[] = [];
+  for (const task of tasks) {
+    results.push(runChild(task));
+    const last = results.at(-1)!;
+    log(
+      `  ${task.preset} ${task.visualTokens} ${task.budget === null ? 'none' : `d2pruner@${task.budget}`}: ` +
+        `TTFT ${fmt(spread(last.samples.map((s) => s.ttftMs)).median)} ms`,
+    );
+    progress.tick();
+  }
+  progress.stop();
+
+  const environment = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cpus: os.cpus().length,
+    loadAverage: os.loadavg(),
+    totalMemMb: Math.round(os.totalmem() / 2 ** 20),
+    onnxruntime: 'onnxruntime-node (CPU, fp32)',
+  };
+  await writeOutputs(outDir, environment, { presets, tokens, budgets: budgetList, reps, newTokens, threads, prompt: BENCH_PROMPT }, results);
+}
+
+/** Writes e2e.json, e2e.md, e2e.svg and e2e.png, prints the table and the targets. */
+async function writeOutputs(
+  outDir: string,
+  environment: Record<string, unknown>,
+  options: Record<string, unknown>,
+  results: WorkerResult[],
+): Promise<void> {
+  const rows = summarise(results);
+  const table = markdownTable(rows);
+  mkdirSync(outDir, { recursive: true });
+  writeAtomic(join(outDir, 'e2e.json'), `${JSON.stringify({ environment, options, rows, results }, null, 2)}\n`);
+  writeAtomic(join(outDir, 'e2e.md'), `${table}\n`);
+  const svg = plotSvg(rows);
+  writeAtomic(join(outDir, 'e2e.svg'), svg);
+  writeAtomic(join(outDir, 'e2e.png'), await sharp(Buffer.from(svg)).png().toBuffer());
+  process.stdout.write(`${table}\n\n`);
+  const combos = new Set(rows.map((r) => `${r.preset}|${r.visualTokens}`));
+  for (const combo of combos) {
+    const [preset, n] = combo.split('|');
+    const at64 = rows.find((r) => r.preset === preset && String(r.visualTokens) === n && r.method === 'd2pruner' && r.kept === 64);
+    if (at64) {
+      process.stdout.write(
+        `${preset} ${n}→64: decoder prefill ${fmt(at64.prefillSpeedup, 2)}× faster (target ≥ 4×), TTFT ${fmt(at64.ttftSpeedup, 2)}×, ` +
+          `selection ${fmt(100 * at64.selectShareOfTtft, 2)}% of pruned TTFT (target ≤ 2%), ` +
+          `importance ${fmt(at64.importanceMs.median)} ms = ${fmt((100 * at64.importanceMs.median) / at64.ttftMs.median, 1)}%\n`,
+      );
+    }
+  }
+  process.stdout.write(`\nwrote ${join(outDir, 'e2e.json')}, e2e.md, e2e.png\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:e2e: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
