@@ -254,14 +254,14 @@ export function decoderShapeFromConfig(config: unknown): DecoderShape {
 }
 
 /**
- * A best guess of the visual tokens per image from a VLM `config.json`: `image_seq_len` or
+ * A best guess of the visual tokens per image from a VLM `config.json`: `image_seq_len`, `image_seq_length` or
  * `mm_tokens_per_image` when given; else (vision image size / patch size)² reduced by the pixel-shuffle
  * `scale_factor`² or the `spatial_merge_size`². Returns undefined when the config says nothing usable.
  */
 export function visualTokensFromConfig(config: unknown): number | undefined {
   if (!isObject(config)) return undefined;
   const top = config as Record<string, unknown>;
-  for (const key of ['image_seq_len', 'mm_tokens_per_image', 'num_image_tokens', 'visual_tokens']) {
+  for (const key of ['image_seq_len', 'image_seq_length', 'mm_tokens_per_image', 'num_image_tokens', 'visual_tokens']) {
     const value = top[key];
     if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
   }

@@ -144,6 +144,7 @@ describe('decoderShapeFromConfig', () => {
 describe('visualTokensFromConfig', () => {
   it('reads image_seq_len, or derives tokens from the vision tower and its downsampling', () => {
     expect(visualTokensFromConfig({ image_seq_len: 64 })).toBe(64);
+    expect(visualTokensFromConfig({ image_seq_length: 576, vision_config: { image_size: 336, patch_size: 14 } })).toBe(576);
     expect(visualTokensFromConfig({ force_image_size: 448, downsample_ratio: 0.5, vision_config: { patch_size: 14 } })).toBe(256);
     expect(visualTokensFromConfig({ vision_config: { image_size: 336, patch_size: 14 } })).toBe(576);
     expect(visualTokensFromConfig({ scale_factor: 4, vision_config: { image_size: 512, patch_size: 16 } })).toBe(64);
