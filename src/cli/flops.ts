@@ -139,7 +139,7 @@ function withFlagNames<T>(run: () => T): T {
 
 /** 3.02e12 → "3.02 TFLOPs". */
 export function formatFlops(flops: number): string {
-  const units: [number, string][] = [[1e12, 'TFLOPs'], [1e9, 'GFLOPs'], [1e6, 'MFLOPs']];
+  const units: [number, string][] = [[1e12, 'TFLOPs'], [1e9, 'GFLOPs'], [1e6, 'MFLOPs'], [1e3, 'kFLOPs']];
   for (const [scale, unit] of units) if (flops >= scale) return `${(flops / scale).toFixed(2)} ${unit}`;
   return `${flops.toFixed(0)} FLOPs`;
 }
