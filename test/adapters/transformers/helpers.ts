@@ -2,11 +2,13 @@
  * Shared machinery for the per-family pipeline tests: tiny fixture models loaded offline through the real
  * processor, real PNG images, a recorder on the decoder session, and an independent decoder-session run.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { AutoModelForImageTextToText, AutoProcessor, RawImage, cat, env } from '@huggingface/transformers';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
 import { ensureFixtureModel } from '../../fixtures/models.js';
 import type { FixtureFamily } from '../../fixtures/families.js';
 
@@ -21,6 +23,45 @@ export interface Loaded {
 /** Loads a fixture family's model and processor from its local folder (no network). */
 export async function loadFixture(family: FixtureFamily): Promise<Loaded> {
   const dir = ensureFixtureModel(family);
+  const model = await AutoModelForImageTextToText.from_pretrained(dir, { dtype: 'fp32', device: 'cpu' });
+  const processor = await AutoProcessor.from_pretrained(dir);
+  return { dir, model, processor };
+}
+
+/**
+ * A Qwen2.5-VL folder made from the Qwen2-VL fixture: same weights, `model_type: 'qwen2_5_vl'`, and the
+ * vision encoder's grid input renamed to `image_grid_thw` (the only session-level difference transformers.js
+ * 4.3.1 makes between the two: `image_grid_thw_name`).
+ */
+export function qwen25Fixture(): string {
+  const source = ensureFixtureModel('qwen2_vl');
+  const dir = join(mkdtempSync(join(tmpdir(), 'd2pruner-qwen25-')), 'qwen2_5_vl');
+  cpSync(source, dir, { recursive: true });
+  const configPath = join(dir, 'config.json');
+  const config = JSON.parse(readFileSync(configPath, 'utf8'));
+  const { vision_config, architectures: _a, model_type: _m, ...text } = config;
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      ...config,
+      model_type: 'qwen2_5_vl',
+      architectures: ['Qwen2_5_VLForConditionalGeneration'],
+      // transformers.js reads Qwen2.5-VL's text sizes from text_config (newer HF config layout).
+      text_config: { ...text, model_type: 'qwen2_5_vl_text' },
+      vision_config,
+    }),
+  );
+  const visionPath = join(dir, 'onnx', 'vision_encoder.onnx');
+  const model = fromBinary(ModelProtoSchema, readFileSync(visionPath));
+  const graph = model.graph!;
+  for (const input of graph.input) if (input.name === 'grid_thw') input.name = 'image_grid_thw';
+  for (const node of graph.node) node.input = node.input.map((name) => (name === 'grid_thw' ? 'image_grid_thw' : name));
+  writeFileSync(visionPath, toBinary(ModelProtoSchema, model));
+  return dir;
+}
+
+/** Loads a model folder and its processor (no network). */
+export async function loadFolder(dir: string): Promise<Loaded> {
   const model = await AutoModelForImageTextToText.from_pretrained(dir, { dtype: 'fp32', device: 'cpu' });
   const processor = await AutoProcessor.from_pretrained(dir);
   return { dir, model, processor };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { withTokenPruning } from './api.js';
-import { positionRows, pngImage, recordSessions } from './helpers.js';
+import { loadFolder, positionRows, pngImage, qwen25Fixture, recordSessions } from './helpers.js';
 import { keptSequence, pipelineSuite } from './suite.js';
 
 const qwen = pipelineSuite({
@@ -79,5 +79,24 @@ describe('qwen2_vl: M-RoPE', () => {
     await pruned.forward(inputs);
     expect(pruned.lastPruning!.images[0]!.grid).toEqual({ rows: gh! / 2, cols: gw! / 2 });
     expect(pruned.lastPruning!.before).toBe((gh! * gw!) / 4);
+  });
+});
+
+const qwen25 = pipelineSuite({
+  family: 'qwen2_vl',
+  name: 'qwen2_5_vl',
+  load: () => loadFolder(qwen25Fixture()),
+  images: async () => [(await pngImage(7, 48, 64)).image],
+  prompt: 'Is there a blue square?',
+});
+
+describe('qwen2_5_vl', () => {
+  it('loads as Qwen2.5-VL (vision input image_grid_thw) and prunes through the same adapter', async () => {
+    const { model } = qwen25.loaded();
+    expect(model.config.model_type).toBe('qwen2_5_vl');
+    expect(model.sessions.vision_encoder.inputNames).toContain('image_grid_thw');
+    const pruned = withTokenPruning(model, { method: 'd2pruner', budget: 0.5 });
+    await pruned.generate({ ...qwen25.inputs(), max_new_tokens: 2, do_sample: false });
+    expect(pruned.lastPruning!.after).toBe(Math.round(pruned.lastPruning!.before / 2));
   });
 });

@@ -23,6 +23,10 @@ export interface SuiteSetup {
   /** Images of the single-image prompt. */
   images: () => Promise<RawImage[]>;
   prompt: string;
+  /** Loads the model (default: the fixture of `family`); `family` still picks the processor call order. */
+  load?: () => Promise<Loaded>;
+  /** Name in test titles (default: `family`). */
+  name?: string;
 }
 
 /** Visual-token count of each image of a prompt, found the way the adapter finds it. */
@@ -50,12 +54,12 @@ export function pipelineSuite(setup: SuiteSetup): { loaded: () => Loaded; inputs
   let tokens: number;
 
   beforeAll(async () => {
-    loaded = await loadFixture(setup.family);
+    loaded = setup.load ? await setup.load() : await loadFixture(setup.family);
     inputs = await buildInputs(loaded, setup.family, await setup.images(), setup.prompt);
     [tokens] = imageTokenCounts(loaded.model, inputs) as [number];
   });
 
-  describe(`${setup.family}: the pipeline contract`, () => {
+  describe(`${setup.name ?? setup.family}: the pipeline contract`, () => {
     it('finds the visual tokens of the prompt', () => {
       expect(tokens).toBeGreaterThan(8);
     });
