@@ -60,6 +60,16 @@ export function qwen25Fixture(): string {
   return dir;
 }
 
+/** A SmolVLM folder made from the Idefics3 fixture (SmolVLM is Idefics3's layout under another model type). */
+export function smolvlmFixture(): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'd2pruner-smolvlm-')), 'smolvlm');
+  cpSync(ensureFixtureModel('idefics3'), dir, { recursive: true });
+  const configPath = join(dir, 'config.json');
+  const config = JSON.parse(readFileSync(configPath, 'utf8'));
+  writeFileSync(configPath, JSON.stringify({ ...config, model_type: 'smolvlm', architectures: ['SmolVLMForConditionalGeneration'] }));
+  return dir;
+}
+
 /** Loads a model folder and its processor (no network). */
 export async function loadFolder(dir: string): Promise<Loaded> {
   const model = await AutoModelForImageTextToText.from_pretrained(dir, { dtype: 'fp32', device: 'cpu' });

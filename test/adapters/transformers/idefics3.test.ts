@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { withTokenPruning } from './api.js';
 import { fixtureInfo } from '../../fixtures/models.js';
-import { pngImage, recordSessions } from './helpers.js';
+import { loadFolder, pngImage, recordSessions, smolvlmFixture } from './helpers.js';
 import { keptSequence, pipelineSuite } from './suite.js';
 
 const smol = pipelineSuite({
@@ -52,5 +52,20 @@ describe('idefics3: image splitting', () => {
     } finally {
       recorder.restore();
     }
+  });
+});
+
+const smolvlm = pipelineSuite({
+  family: 'idefics3',
+  name: 'smolvlm',
+  load: () => loadFolder(smolvlmFixture()),
+  images: async () => [(await pngImage(8, 70, 50)).image],
+  prompt: 'Describe the image.',
+});
+
+describe('smolvlm', () => {
+  it('loads as SmolVLM and prunes through the Idefics3 adapter', () => {
+    expect(smolvlm.loaded().model.config.model_type).toBe('smolvlm');
+    expect(smolvlm.loaded().model.constructor.name).toBe('SmolVLMForConditionalGeneration');
   });
 });
