@@ -197,6 +197,17 @@ export async function renderOverlayWithLayout(options: OverlayOptions): Promise<
 
     if (entry.kind === 'method') svg.push(...methodPanelSvg(entry.panel, cells, left, top, panelWidth, tokens));
     else svg.push(...heatmapPanelSvg(entry.heatmap, cells, left, top, panelWidth));
+    if (placements.length > 1) {
+      // Tile borders, so the crops a tiled processor made are visible.
+      for (const placement of placements) {
+        const r = placement.region;
+        const box =
+          placement.inset < 0
+            ? { x: left + r.left * mainW, y: top + r.top * mainH, w: r.width * mainW, h: r.height * mainH }
+            : { x: left + placement.inset * (insetW + INSET_GAP), y: top + mainH + INSET_GAP, w: insetW, h: insetH };
+        svg.push(`<rect x="${r2(box.x + 0.5)}" y="${r2(box.y + 0.5)}" width="${r2(box.w - 1)}" height="${r2(box.h - 1)}" fill="none" stroke="#ffffff" stroke-opacity="0.9" stroke-dasharray="5 3"/>`);
+      }
+    }
     for (const placement of placements) {
       if (placement.inset < 0) continue;
       const x = left + placement.inset * (insetW + INSET_GAP);
