@@ -300,6 +300,8 @@ export interface ScoredPrefill {
   hidden: number;
   /** Merged (unpruned) inputs_embeds [1, L, D]. */
   embeds: TensorLike;
+  /** The same values as float32. */
+  embedFloat: Float32Array;
   attentionMask: TensorLike;
   /** Unpruned positions per axis (1 axis, or 3 for M-RoPE), each of length L. */
   fullPositions: BigInt64Array[];
@@ -400,7 +402,7 @@ export async function scorePrefill(
     importances.push(importance);
     features.push(imageFeatures);
   }
-  return { images, importances, features, hidden, embeds, attentionMask, fullPositions, importanceMs };
+  return { images, importances, features, hidden, embeds, embedFloat, attentionMask, fullPositions, importanceMs };
 }
 
 /** The decoder-session feeds of a pruned prefill, then the decoder run itself. Returns null when no image. */
@@ -477,15 +479,20 @@ async function prunedPrefill(
   const kept: number[] = [];
   for (let j = 0; j < length; j++) if (keepSequence[j]) kept.push(j);
   const newLength = kept.length;
-  const EmbedArray = embedData.constructor as new (n: number) => Float32Array;
+  // Rows are copied in the session's own dtype; merged features (visionzip) are float32 and, for a
+  // half-precision model, the pruned embeddings are assembled in float32 and converted once.
+  const assembleInFloat32 = mergedFeatureRows.size > 0 && embeds.type !== 'float32';
+  const source = assembleInFloat32 ? scored.embedFloat : embedData;
+  const EmbedArray = source.constructor as new (n: number) => Float32Array;
   const newEmbedData = new EmbedArray(newLength * hidden);
   const newMask = new BigInt64Array(newLength);
   kept.forEach((p, j) => {
     const mergedRow = mergedFeatureRows.get(p);
-    if (mergedRow && embeds.type === 'float32') newEmbedData.set(mergedRow, j * hidden);
-    else newEmbedData.set(embedData.subarray(p * hidden, (p + 1) * hidden), j * hidden);
+    newEmbedData.set(mergedRow ?? source.subarray(p * hidden, (p + 1) * hidden), j * hidden);
     newMask[j] = maskData[p]!;
   });
+  let newEmbeds = new Tensor(assembleInFloat32 ? 'float32' : embeds.type, newEmbedData, [1, newLength, hidden]);
+  if (assembleInFloat32) newEmbeds = newEmbeds.to!(embeds.type);
   const positionData = new BigInt64Array(axes * newLength);
   const compact = cumsumPositions(newMask, 0, newLength);
   for (let a = 0; a < axes; a++) {
@@ -504,7 +511,7 @@ async function prunedPrefill(
 
   const outputs = await originalForward.call(model, {
     ...modelInputs,
-    inputs_embeds: new Tensor(embeds.type, newEmbedData, [1, newLength, hidden]),
+    inputs_embeds: newEmbeds,
     attention_mask: new Tensor('int64', newMask, [1, newLength]),
     position_ids: positionIds,
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { withTokenPruning } from './api.js';
-import { buildInputs, countSessionRuns, pngImage } from './helpers.js';
-import { pipelineSuite } from './suite.js';
+import { buildInputs, countSessionRuns, maxAbsDiff, pngImage, recordSessions } from './helpers.js';
+import { keptSequence, pipelineSuite } from './suite.js';
 
 const prompt = 'Where is the red circle?';
 
@@ -88,6 +88,38 @@ describe('llava: generate() behaviour', () => {
     expect(seen).toBe(36);
     // fastv keeps the highest raw importance: the last six tokens.
     expect(Array.from(pruned.lastPruning!.keep)).toEqual([30, 31, 32, 33, 34, 35]);
+  });
+});
+
+describe('llava: merging methods', () => {
+  it('visionzip sends its merged contextual features in place of the kept rows', async () => {
+    const { model } = llava.loaded();
+    const recorder = recordSessions(model);
+    try {
+      await model.forward(llava.inputs());
+      const pruned = withTokenPruning(model, { method: 'visionzip', budget: 12 });
+      await pruned.forward(llava.inputs());
+      const [base, cut] = recorder.decoderCalls();
+      const hidden = base!.feeds.inputs_embeds!.dims[2]!;
+      const kept = keptSequence(model, llava.inputs(), pruned.lastPruning!);
+      const image = new Set(pruned.lastPruning!.images[0]!.tokenPositions);
+      let same = 0;
+      let merged = 0;
+      kept.forEach((p, j) => {
+        const a = cut!.feeds.inputs_embeds!.data.subarray(j * hidden, (j + 1) * hidden);
+        const b = base!.feeds.inputs_embeds!.data.subarray(p * hidden, (p + 1) * hidden);
+        const equal = maxAbsDiff(a, b) === 0;
+        if (!image.has(p)) expect(equal).toBe(true);
+        else if (equal) same++;
+        else merged++;
+      });
+      // round(54/64 · 12) = 10 dominant tokens pass unchanged; the 2 contextual tokens are group means.
+      expect(same).toBeGreaterThanOrEqual(10);
+      expect(merged).toBeGreaterThan(0);
+      expect(same + merged).toBe(12);
+    } finally {
+      recorder.restore();
+    }
   });
 });
 
