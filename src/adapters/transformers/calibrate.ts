@@ -1,7 +1,7 @@
 import { ValidationError } from '../../core/errors.js';
 import { resizeBilinear, type GridShape, type PositionalPrior } from '../../importance/prior.js';
 import type { ImportanceCallback } from '../../importance/types.js';
-import { familyOf } from './index.js';
+import { familyOf } from './families.js';
 import { resolveImportance, scorePrefill } from './pruning.js';
 import type { TokenizerLike, VisionLanguageModelLike } from './types.js';
 

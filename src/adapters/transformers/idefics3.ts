@@ -1,6 +1,6 @@
 import type { Tile } from '../../core/types.js';
 import type { FamilyAdapter, ImageSpan, VisionLanguageModelLike } from './types.js';
-import { tokenRuns } from './pruning.js';
+import { tokenRuns } from './layout.js';
 
 /**
  * Idefics3 and SmolVLM: with image splitting an image is rows×cols tiles plus a global view, each a run of

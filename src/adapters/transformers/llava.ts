@@ -1,5 +1,5 @@
 import type { FamilyAdapter, ImageSpan, TensorLike, VisionLanguageModelLike } from './types.js';
-import { range, squareLayout, tokenRuns } from './pruning.js';
+import { range, squareLayout, tokenRuns } from './layout.js';
 
 /**
  * LLaVA layout: `llava`, `llava_qwen2` (FastVLM) and `llava_onevision`. The projected image features replace

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ValidationError } from '../../core/errors.js';
-import { familyOf } from './index.js';
+import { familyOf } from './families.js';
 import type { FamilyAdapter } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- transformers.js is an optional peer dependency, loaded dynamically */

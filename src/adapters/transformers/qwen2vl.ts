@@ -1,6 +1,6 @@
 import type { Grid, Tile } from '../../core/types.js';
 import type { FamilyAdapter, ImageSpan, TensorLike, VisionLanguageModelLike } from './types.js';
-import { range, tokenRuns } from './pruning.js';
+import { range, tokenRuns } from './layout.js';
 
 /**
  * Qwen2-VL and Qwen2.5-VL: visual tokens are `<|image_pad|>` runs of t·(h/m)·(w/m) tokens per image
