@@ -207,7 +207,7 @@ class Decoder(nn.Module):
         k_idx = torch.arange(total, device=attention_mask.device)
         causal = k_idx.unsqueeze(0) <= q_idx.unsqueeze(1)  # [S, T]
         allowed = causal.unsqueeze(0) & (attention_mask.unsqueeze(1) > 0)  # [B, S, T]
-        return torch.where(allowed, 0.0, -1e9).unsqueeze(1)
+        return ((1.0 - allowed.to(torch.float32)) * -1e9).unsqueeze(1)  # float32 in ONNX too (torch.where would give double)
 
     def run_layers(self, x, attention_mask, position_ids, pasts, layers):
         """Runs the given layer indices. pasts: list of (k, v) or None per listed layer."""

@@ -88,7 +88,10 @@ def autocast(cfg):
 
 
 def pretrain_loss(model, px, labels):
-    feats = model.vision(px)
+    return dense_loss(model, model.vision(px), labels)
+
+
+def dense_loss(model, feats, labels):
     shape, color, center, box = model.vision.dense(feats)
     lab = torch.from_numpy(labels.astype(np.int64))
     box_t = lab[..., 3:7].clone()
@@ -107,17 +110,18 @@ def pretrain_loss(model, px, labels):
     return l_shape + l_color + l_center + l_box, acc
 
 
-def vlm_logits(model, px, seq):
-    with torch.no_grad():
-        feats = model.vision(px)
+def vlm_logits(model, px, seq, feats=None):
+    if feats is None:
+        with torch.no_grad():
+            feats = model.vision(px)
     img = model.projector(feats)
     bos = model.decoder.embed(torch.full((img.shape[0], 1), BOS, dtype=torch.long))
     prefix = torch.cat([bos.to(img.dtype), img], dim=1)
     return model.decoder.forward_shared(prefix, seq[:, :, :-1])
 
 
-def vlm_loss(model, px, seq, answer):
-    logits = vlm_logits(model, px, seq).float()
+def vlm_loss(model, px, seq, answer, feats=None):
+    logits = vlm_logits(model, px, seq, feats).float()
     target = seq[:, :, 1:]
     mask = answer[:, :, 1:].float()
     ce = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none").view(target.shape)
@@ -229,13 +233,16 @@ def main():
         if step % pc["save_every"] == 0 or step == pc["steps"]:
             save(path1, vision=model.vision.state_dict(), opt=opt1.state_dict(), step=step)
 
-    # ---------------- stage 2: the VLM (encoder frozen) ----------------
+    # ---------------- stage 2: the VLM (the encoder keeps its dense loss, weight dense_weight; 0 freezes it) --------
     vc = cfg["vlm"]
     path2 = os.path.join(ckpt_dir, "vlm.pt")
-    for p in model.vision.parameters():
-        p.requires_grad_(False)
-    model.vision.eval()
+    dense_weight = vc.get("dense_weight", 0.0)
     params2 = list(model.projector.parameters()) + list(model.decoder.parameters())
+    if dense_weight > 0:
+        params2 += list(model.vision.parameters())
+    else:
+        for p in model.vision.parameters():
+            p.requires_grad_(False)
     opt2 = torch.optim.AdamW(params2, lr=vc["lr"], weight_decay=vc.get("weight_decay", 0.0), betas=(0.9, 0.98))
     step = 0
     if os.path.exists(path2):
@@ -259,7 +266,15 @@ def main():
         for g in opt2.param_groups:
             g["lr"] = lr_at(step, vc["steps"], vc["lr"], vc["warmup"])
         with autocast(cfg):
-            loss, _ = vlm_loss(model, train.pixels(idx), seq, answer)
+            px = train.pixels(idx)
+            if dense_weight > 0:
+                feats = model.vision(px)
+                l_dense, dense_acc = dense_loss(model, feats, train.labels[idx])
+                l_vlm, _ = vlm_loss(model, px, seq, answer, feats)
+                loss = l_vlm + dense_weight * l_dense
+            else:
+                l_vlm, _ = vlm_loss(model, px, seq, answer)
+                loss, dense_acc = l_vlm, {}
         opt2.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params2, 1.0)
@@ -269,7 +284,7 @@ def main():
             log(f"bench vlm: {(time.time() - t0) / 5:.2f} s/step (batch {vc['batch']} x {vc['questions']} questions)", log_path)
             return
         if step % vc["log_every"] == 0:
-            log(f"vlm step {step}/{vc['steps']} loss {loss.item():.4f} lr {lr_at(step, vc['steps'], vc['lr'], vc['warmup']):.2e} max_objects {max_objects} ({time.time() - t0:.0f}s)", log_path)
+            log(f"vlm step {step}/{vc['steps']} loss {l_vlm.item():.4f} " + " ".join(f"{k} {v:.3f}" for k, v in dense_acc.items()) + f" lr {lr_at(step, vc['steps'], vc['lr'], vc['warmup']):.2e} max_objects {max_objects} ({time.time() - t0:.0f}s)", log_path)
         if step % vc["save_every"] == 0 or step == vc["steps"]:
             save(path2, model=model.state_dict(), opt=opt2.state_dict(), step=step)
         if step % vc["eval_every"] == 0 or step == vc["steps"]:
