@@ -2,6 +2,8 @@ import type { Grid } from '../core/types.js';
 
 /** What an importance provider sees for one image of one prompt. */
 export interface ImportanceContext {
+  /** Prompt row in the batch (0 for a single prompt). */
+  row: number;
   /** Index of the image in the prompt (0-based, in sequence order). */
   image: number;
   /** The image's visual-token features as they enter the language model (projector output), N×D row-major. */

@@ -58,9 +58,9 @@ export async function calibratePrior(
     }
     const images = family.locateImages(host, inputIds.data, modelInputs);
     if (images.length === 0) throw new ValidationError('inputs', done, 'a calibration prompt holds no image tokens');
-    const scored = await scorePrefill(host, family, importanceOptions, host.forward, modelInputs, images);
+    const scored = await scorePrefill(host, family, importanceOptions, host.forward, modelInputs, [images]);
     images.forEach((image, i) => {
-      const importance = scored.importances[i]!;
+      const importance = scored.importances[0]![i]!;
       if (image.layout.tiles.length === 0) {
         throw new ValidationError('inputs', image.positions.length, 'the visual tokens of this model have no 2-D grid to calibrate on');
       }

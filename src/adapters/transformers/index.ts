@@ -20,7 +20,8 @@ export { families, familyOf, supportedModelTypes } from './families.js';
  * `method`, and sends the decoder only the kept tokens, removing the dropped ones from `inputs_embeds`,
  * `attention_mask` and the position ids together. Decoding steps continue with positions after the pruned
  * prefill (original or compact numbering) over the pruned KV cache. Works with `generate()`, streamers,
- * greedy and sampling. One prompt per call (batch size 1).
+ * greedy and sampling, and batches (each row pruned with its own prompt; rows of different pruned lengths are
+ * left-padded again, and the decoding mask keeps that padding).
  *
  * @param model a loaded model whose `config.model_type` is one of {@link supportedModelTypes}.
  * @param options method, budget per image, optional prior, positions (`'original'` default), importance
@@ -28,7 +29,7 @@ export { families, familyOf, supportedModelTypes } from './families.js';
  * @throws ValidationError for an unsupported model type, an unknown method or method option, a budget that
  *   is not an integer ≥ 1 or a fraction in (0, 1), a prior of the wrong size — before any session runs. A
  *   budget above an image's token count or a raw prior of the wrong length is rejected at the prefill, also
- *   before any session runs; so is a batch of more than one prompt.
+ *   before any session runs.
  */
 export function withTokenPruning<M extends object>(model: M, options: TokenPruningOptions): PrunedModel<M> {
   return wrapModel(model, familyOf(model), options);

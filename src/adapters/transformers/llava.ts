@@ -19,8 +19,10 @@ export const llava: FamilyAdapter = {
     const runs = tokenRuns(row, BigInt(imageTokenId));
     const pixelValues = modelInputs.pixel_values as TensorLike | undefined;
     const imageCount = pixelValues && pixelValues.dims.length === 4 ? pixelValues.dims[0]! : runs.length;
+    const batch = (modelInputs.input_ids as TensorLike | undefined)?.dims[0] ?? 1;
     const spans: ImageSpan[] = [];
-    const splitEvenly = imageCount > runs.length && runs.length === 1 && (runs[0]![1] - runs[0]![0]) % imageCount === 0;
+    const splitEvenly =
+      batch === 1 && imageCount > runs.length && runs.length === 1 && (runs[0]![1] - runs[0]![0]) % imageCount === 0;
     for (const [start, end] of runs) {
       const parts = splitEvenly ? imageCount : 1;
       const size = (end - start) / parts;

@@ -34,8 +34,11 @@ type ModelInputs = Record<string, any>;
 
 /** Per-generation state, keyed by the `model_inputs` object `generate()` reuses across its steps. */
 interface DecodeState {
-  /** Position of the next token = past length + delta (the same on every M-RoPE axis). */
-  delta: bigint;
+  /** Per row: position of the next token = past length + delta (the same on every M-RoPE axis). */
+  delta: bigint[];
+  /** The pruned prefill's attention mask [B, prefillLength] (zeros where a row was padded). */
+  mask: BigInt64Array;
+  prefillLength: number;
 }
 
 /** Validated, normalised options. */
@@ -220,7 +223,7 @@ export function wrapModel<M extends object>(model: M, family: FamilyAdapter, opt
   return wrapper as unknown as PrunedModel<M>;
 }
 
-/** Decode step after a pruned prefill: mask over the pruned cache, positions continuing after the prefill. */
+/** Decode step after a pruned prefill: the prefill's mask then ones, positions continuing per row. */
 function decodeInputs(
   family: FamilyAdapter,
   modelInputs: ModelInputs,
@@ -232,13 +235,17 @@ function decodeInputs(
   const [batch, newTokens] = inputIds.dims as [number, number];
   const total = pastLength + newTokens;
   const mask = new BigInt64Array(batch * total).fill(1n);
-  const inputs: ModelInputs = { ...modelInputs, attention_mask: new Tensor('int64', mask, [batch, total]) };
+  const prefix = Math.min(state.prefillLength, total);
+  for (let b = 0; b < batch; b++) mask.set(state.mask.subarray(b * state.prefillLength, b * state.prefillLength + prefix), b * total);
+  // Without pixel_values transformers.js keeps this mask instead of rebuilding it as all ones (which would
+  // lose the padding of shorter rows).
+  const inputs: ModelInputs = { ...modelInputs, attention_mask: new Tensor('int64', mask, [batch, total]), pixel_values: undefined };
   if (!modelInputs.position_ids) {
     const axes = family.mrope ? 3 : 1;
     const data = new BigInt64Array(axes * batch * newTokens);
     for (let a = 0; a < axes; a++) {
       for (let b = 0; b < batch; b++) {
-        for (let j = 0; j < newTokens; j++) data[(a * batch + b) * newTokens + j] = BigInt(pastLength + j) + state.delta;
+        for (let j = 0; j < newTokens; j++) data[(a * batch + b) * newTokens + j] = BigInt(pastLength + j) + state.delta[b]!;
       }
     }
     inputs.position_ids = new Tensor('int64', data, family.mrope ? [3, batch, newTokens] : [batch, newTokens]);
@@ -291,25 +298,48 @@ function cumsumPositions(mask: ArrayLike<bigint>, start: number, length: number)
 
 /** Everything the prefill computes before selection: the merged embeddings and each image's importance. */
 export interface ScoredPrefill {
-  images: ImageSpan[];
-  /** Raw importance per image (length N each). */
-  importances: Float32Array[];
-  /** Visual-token features per image (N×D each, the merged embedding rows). */
-  features: Float32Array[];
+  /** Images per prompt row. */
+  images: ImageSpan[][];
+  /** Raw importance per row and image (length N each). */
+  importances: Float32Array[][];
+  /** Visual-token features per row and image (N×D each, the merged embedding rows). */
+  features: Float32Array[][];
   hidden: number;
-  /** Merged (unpruned) inputs_embeds [1, L, D]. */
+  /** Merged (unpruned) inputs_embeds [B, L, D]. */
   embeds: TensorLike;
   /** The same values as float32. */
   embedFloat: Float32Array;
   attentionMask: TensorLike;
-  /** Unpruned positions per axis (1 axis, or 3 for M-RoPE), each of length L. */
+  /** Unpruned positions per axis (1 axis, or 3 for M-RoPE), each B·L long (row-major). */
   fullPositions: BigInt64Array[];
   importanceMs: number;
 }
 
+/** Finds the images of every row of a batch (no session runs). */
+export function locateBatch(
+  model: VisionLanguageModelLike,
+  family: FamilyAdapter,
+  modelInputs: ModelInputs,
+): { rows: BigInt64Array[]; images: ImageSpan[][] } {
+  const inputIds = modelInputs.input_ids as TensorLike;
+  const [batch, length] = inputIds.dims as [number, number];
+  const data = inputIds.data as BigInt64Array;
+  const rows: BigInt64Array[] = [];
+  const images: ImageSpan[][] = [];
+  let imageOffset = 0;
+  for (let b = 0; b < batch; b++) {
+    const row = data.subarray(b * length, (b + 1) * length);
+    const spans = family.locateImages(model, row, modelInputs, imageOffset);
+    imageOffset += spans.length;
+    rows.push(row);
+    images.push(spans);
+  }
+  return { rows, images };
+}
+
 /**
- * Runs the text embeddings, the vision encoder and the merge for one prompt (batch size 1) and scores the
- * visual tokens of every image with the configured importance provider. No pruning happens here.
+ * Runs the text embeddings, the vision encoder and the merge for a batch of prompts and scores the visual
+ * tokens of every image with the configured importance provider. No pruning happens here.
  */
 export async function scorePrefill(
   model: VisionLanguageModelLike,
@@ -317,14 +347,15 @@ export async function scorePrefill(
   options: Pick<ResolvedOptions, 'importance' | 'excludeIds' | 'attentionOutput'>,
   originalForward: VisionLanguageModelLike['forward'],
   modelInputs: ModelInputs,
-  images: ImageSpan[],
+  images: ImageSpan[][],
 ): Promise<ScoredPrefill> {
   const inputIds = modelInputs.input_ids as TensorLike;
   const Tensor = inputIds.constructor as TensorCtor;
-  const length = inputIds.dims[1]!;
-  const row = inputIds.data as BigInt64Array;
+  const [batch, length] = inputIds.dims as [number, number];
+  const data = inputIds.data as BigInt64Array;
   const attentionMask: TensorLike =
-    (modelInputs.attention_mask as TensorLike | undefined) ?? new Tensor('int64', new BigInt64Array(length).fill(1n), [1, length]);
+    (modelInputs.attention_mask as TensorLike | undefined) ??
+    new Tensor('int64', new BigInt64Array(batch * length).fill(1n), [batch, length]);
   const kwargs = visionKwargs(modelInputs);
   const textEmbeds = await model.encode_text({ input_ids: inputIds, ...kwargs });
   const imageFeatures = await model.encode_image({ ...kwargs });
@@ -345,66 +376,84 @@ export async function scorePrefill(
     if (!positionIds) {
       [positionIds] = model.get_rope_index!(inputIds, modelInputs.image_grid_thw, modelInputs.video_grid_thw, attentionMask);
     }
-    const data = positionIds.data as BigInt64Array;
-    fullPositions = [0, 1, 2].map((a) => data.slice(a * length, (a + 1) * length));
+    const positionData = positionIds.data as BigInt64Array;
+    const size = batch * length;
+    fullPositions = [0, 1, 2].map((a) => positionData.slice(a * size, (a + 1) * size));
   } else {
-    fullPositions = [cumsumPositions(maskData, 0, length)];
+    const positions = new BigInt64Array(batch * length);
+    for (let b = 0; b < batch; b++) positions.set(cumsumPositions(maskData, b * length, length), b * length);
+    fullPositions = [positions];
   }
 
-  // The prompt's own text tokens for prompt relevance.
-  const isImage = new Uint8Array(length);
-  for (const image of images) for (const p of image.positions) isImage[p] = 1;
-  const excluded = new Set<bigint>([...configSpecialIds(model), ...options.excludeIds]);
-  if (family.markerIds) for (const id of family.markerIds(model, row, images)) excluded.add(id);
-  const textPositionList: number[] = [];
-  for (let j = 0; j < length; j++) {
-    if (!isImage[j] && maskData[j] !== 0n && !excluded.has(row[j]!)) textPositionList.push(j);
-  }
-  const textPositions = Int32Array.from(textPositionList);
-  const textEmbeddings = new Float32Array(textPositions.length * hidden);
-  textPositions.forEach((p, t) => textEmbeddings.set(embedFloat.subarray(p * hidden, (p + 1) * hidden), t * hidden));
-
-  let attentionRow: Float32Array | null = null;
+  let attention: Float32Array | null = null;
   if (options.importance === 'attention') {
-    attentionRow = await decoderAttention(model, originalForward, modelInputs, embeds, attentionMask, fullPositions, options.attentionOutput!);
+    attention = await decoderAttention(model, originalForward, modelInputs, embeds, attentionMask, fullPositions, options.attentionOutput!);
   }
 
-  const importances: Float32Array[] = [];
-  const features: Float32Array[] = [];
+  const excludedBase = new Set<bigint>([...configSpecialIds(model), ...options.excludeIds]);
+  const importances: Float32Array[][] = [];
+  const features: Float32Array[][] = [];
   let importanceMs = 0;
-  for (let i = 0; i < images.length; i++) {
-    const image = images[i]!;
-    const tokens = image.positions.length;
-    const imageFeatures = new Float32Array(tokens * hidden);
-    image.positions.forEach((p, t) => imageFeatures.set(embedFloat.subarray(p * hidden, (p + 1) * hidden), t * hidden));
-    const ctx: ImportanceContext = {
-      image: i,
-      features: imageFeatures,
-      dims: [tokens, hidden],
-      textEmbeddings,
-      textDims: [textPositions.length, hidden],
-      inputIds: row,
-      tokenPositions: image.positions,
-      textPositions,
-      grid: image.grid,
-      modelType: model.config.model_type,
-    };
-    const started = performance.now();
-    let importance: Float32Array;
-    if (typeof options.importance === 'function') importance = await options.importance(ctx);
-    else if (attentionRow) importance = Float32Array.from(image.positions, (p) => attentionRow![p]!);
-    else importance = promptRelevance(ctx);
-    importanceMs += performance.now() - started;
-    if (!(importance instanceof Float32Array) || importance.length !== tokens) {
-      throw new ValidationError('importance', importance, `must return a Float32Array of length ${tokens} (image ${i})`);
+  for (let b = 0; b < batch; b++) {
+    const row = data.subarray(b * length, (b + 1) * length);
+    const rowImages = images[b]!;
+    const base = b * length;
+    // The prompt's own text tokens for prompt relevance.
+    const isImage = new Uint8Array(length);
+    for (const image of rowImages) for (const p of image.positions) isImage[p] = 1;
+    const excluded = new Set(excludedBase);
+    if (family.markerIds) for (const id of family.markerIds(model, row, rowImages)) excluded.add(id);
+    const textPositionList: number[] = [];
+    for (let j = 0; j < length; j++) {
+      if (!isImage[j] && maskData[base + j] !== 0n && !excluded.has(row[j]!)) textPositionList.push(j);
     }
-    importances.push(importance);
-    features.push(imageFeatures);
+    const textPositions = Int32Array.from(textPositionList);
+    const textEmbeddings = new Float32Array(textPositions.length * hidden);
+    textPositions.forEach((p, t) => textEmbeddings.set(embedFloat.subarray((base + p) * hidden, (base + p + 1) * hidden), t * hidden));
+
+    const rowImportances: Float32Array[] = [];
+    const rowFeatures: Float32Array[] = [];
+    for (let i = 0; i < rowImages.length; i++) {
+      const image = rowImages[i]!;
+      const tokens = image.positions.length;
+      const imageFeatures = new Float32Array(tokens * hidden);
+      image.positions.forEach((p, t) => imageFeatures.set(embedFloat.subarray((base + p) * hidden, (base + p + 1) * hidden), t * hidden));
+      const ctx: ImportanceContext = {
+        row: b,
+        image: i,
+        features: imageFeatures,
+        dims: [tokens, hidden],
+        textEmbeddings,
+        textDims: [textPositions.length, hidden],
+        inputIds: row,
+        tokenPositions: image.positions,
+        textPositions,
+        grid: image.grid,
+        modelType: model.config.model_type,
+      };
+      const started = performance.now();
+      let importance: Float32Array;
+      if (typeof options.importance === 'function') importance = await options.importance(ctx);
+      else if (attention) importance = Float32Array.from(image.positions, (p) => attention![base + p]!);
+      else importance = promptRelevance(ctx);
+      importanceMs += performance.now() - started;
+      if (!(importance instanceof Float32Array) || importance.length !== tokens) {
+        throw new ValidationError('importance', importance, `must return a Float32Array of length ${tokens} (row ${b}, image ${i})`);
+      }
+      rowImportances.push(importance);
+      rowFeatures.push(imageFeatures);
+    }
+    importances.push(rowImportances);
+    features.push(rowFeatures);
   }
   return { images, importances, features, hidden, embeds, embedFloat, attentionMask, fullPositions, importanceMs };
 }
 
-/** The decoder-session feeds of a pruned prefill, then the decoder run itself. Returns null when no image. */
+/**
+ * The pruned prefill: select per image, then run the decoder on the kept tokens only (embeddings, mask and
+ * positions gathered together). Rows of a batch that keep different numbers of tokens are left-padded with
+ * masked zero rows. Returns null when no row holds an image.
+ */
 async function prunedPrefill(
   model: VisionLanguageModelLike,
   family: FamilyAdapter,
@@ -415,20 +464,13 @@ async function prunedPrefill(
   const inputIds = modelInputs.input_ids as TensorLike;
   const Tensor = inputIds.constructor as TensorCtor;
   const [batch, length] = inputIds.dims as [number, number];
-  if (batch !== 1) {
-    throw new ValidationError(
-      'batch',
-      batch,
-      'withTokenPruning prunes one prompt per generate() call; call generate() once per prompt (batch size 1)',
-    );
-  }
-  const row = inputIds.data as BigInt64Array;
-  const images = family.locateImages(model, row, modelInputs);
-  if (images.length === 0) return null;
+  const { images } = locateBatch(model, family, modelInputs);
+  if (images.every((row) => row.length === 0)) return null;
 
   // Every check that needs the token counts, before any session runs.
-  const budgets = images.map((image) => resolveBudget(options.budget, image.positions.length));
-  const priors = images.map((image, i) => imagePrior(options.prior, image, i));
+  let imageIndex = 0;
+  const budgets = images.map((row) => row.map((image) => resolveBudget(options.budget, image.positions.length)));
+  const priors = images.map((row) => row.map((image) => imagePrior(options.prior, image, imageIndex++)));
 
   const scored = await scorePrefill(model, family, options, originalForward, modelInputs, images);
   const { embeds, hidden, fullPositions } = scored;
@@ -436,82 +478,95 @@ async function prunedPrefill(
   const maskData = scored.attentionMask.data as BigInt64Array;
   const axes = fullPositions.length;
 
-  const keepSequence = new Uint8Array(length).fill(1);
   const reports: ImagePruning[] = [];
-  const mergedFeatureRows = new Map<number, Float32Array>();
-  for (let i = 0; i < images.length; i++) {
-    const image = images[i]!;
-    const tokens = image.positions.length;
-    const importance = scored.importances[i]!;
-    const selectStarted = performance.now();
-    const selection = select(
-      {
-        features: scored.features[i]!,
-        dims: [tokens, hidden],
+  const keptRows: number[][] = [];
+  const mergedFeatureRows = new Map<number, Float32Array>(); // key: b·L + p
+  for (let b = 0; b < batch; b++) {
+    const keepSequence = new Uint8Array(length).fill(1);
+    images[b]!.forEach((image, i) => {
+      const tokens = image.positions.length;
+      const importance = scored.importances[b]![i]!;
+      const selectStarted = performance.now();
+      const selection = select(
+        {
+          features: scored.features[b]![i]!,
+          dims: [tokens, hidden],
+          importance,
+          prior: priors[b]![i],
+          grid: image.grid,
+          budget: budgets[b]![i]!,
+        },
+        { method: options.method, ...options.methodOptions } as never,
+      );
+      const selectMs = performance.now() - selectStarted;
+      for (let t = 0; t < tokens; t++) keepSequence[image.positions[t]!] = 0;
+      selection.keep.forEach((t, k) => {
+        const p = image.positions[t]!;
+        keepSequence[p] = 1;
+        if (selection.features) mergedFeatureRows.set(b * length + p, selection.features.subarray(k * hidden, (k + 1) * hidden));
+      });
+      reports.push({
+        row: b,
+        before: tokens,
+        after: selection.keep.length,
+        keep: selection.keep,
+        roles: selection.roles,
         importance,
-        prior: priors[i],
         grid: image.grid,
-        budget: budgets[i]!,
-      },
-      { method: options.method, ...options.methodOptions } as never,
-    );
-    const selectMs = performance.now() - selectStarted;
-    for (let t = 0; t < tokens; t++) keepSequence[image.positions[t]!] = 0;
-    selection.keep.forEach((t, k) => {
-      const p = image.positions[t]!;
-      keepSequence[p] = 1;
-      if (selection.features) mergedFeatureRows.set(p, selection.features.subarray(k * hidden, (k + 1) * hidden));
+        tokenPositions: image.positions,
+        selectMs,
+      });
     });
-    reports.push({
-      before: tokens,
-      after: selection.keep.length,
-      keep: selection.keep,
-      roles: selection.roles,
-      importance,
-      grid: image.grid,
-      tokenPositions: image.positions,
-      selectMs,
-    });
+    const kept: number[] = [];
+    for (let j = 0; j < length; j++) if (keepSequence[j]) kept.push(j);
+    keptRows.push(kept);
   }
 
-  // Gather the kept sequence: embeddings, mask and positions together.
-  const kept: number[] = [];
-  for (let j = 0; j < length; j++) if (keepSequence[j]) kept.push(j);
-  const newLength = kept.length;
+  // Gather the kept sequence of every row, left-padded to the longest: embeddings, mask and positions.
+  const newLength = Math.max(...keptRows.map((kept) => kept.length));
   // Rows are copied in the session's own dtype; merged features (visionzip) are float32 and, for a
   // half-precision model, the pruned embeddings are assembled in float32 and converted once.
   const assembleInFloat32 = mergedFeatureRows.size > 0 && embeds.type !== 'float32';
   const source = assembleInFloat32 ? scored.embedFloat : embedData;
   const EmbedArray = source.constructor as new (n: number) => Float32Array;
-  const newEmbedData = new EmbedArray(newLength * hidden);
-  const newMask = new BigInt64Array(newLength);
-  kept.forEach((p, j) => {
-    const mergedRow = mergedFeatureRows.get(p);
-    newEmbedData.set(mergedRow ?? source.subarray(p * hidden, (p + 1) * hidden), j * hidden);
-    newMask[j] = maskData[p]!;
-  });
-  let newEmbeds = new Tensor(assembleInFloat32 ? 'float32' : embeds.type, newEmbedData, [1, newLength, hidden]);
-  if (assembleInFloat32) newEmbeds = newEmbeds.to!(embeds.type);
-  const positionData = new BigInt64Array(axes * newLength);
-  const compact = cumsumPositions(newMask, 0, newLength);
-  for (let a = 0; a < axes; a++) {
-    if (options.positions === 'original') kept.forEach((p, j) => (positionData[a * newLength + j] = fullPositions[a]![p]!));
-    else positionData.set(compact, a * newLength);
-  }
-  let maxPosition = -1n;
-  for (let a = 0; a < axes; a++) {
-    for (let j = 0; j < newLength; j++) {
-      if (newMask[j] !== 0n && positionData[a * newLength + j]! > maxPosition) maxPosition = positionData[a * newLength + j]!;
+  const newEmbedData = new EmbedArray(batch * newLength * hidden);
+  const newMask = new BigInt64Array(batch * newLength);
+  const positionData = new BigInt64Array(axes * batch * newLength).fill(1n);
+  const delta: bigint[] = [];
+  for (let b = 0; b < batch; b++) {
+    const kept = keptRows[b]!;
+    const pad = newLength - kept.length;
+    const out = b * newLength;
+    kept.forEach((p, k) => {
+      const j = out + pad + k;
+      const from = b * length + p;
+      newEmbedData.set(mergedFeatureRows.get(from) ?? source.subarray(from * hidden, (from + 1) * hidden), j * hidden);
+      newMask[j] = maskData[from]!;
+    });
+    const compact = cumsumPositions(newMask, out, newLength);
+    let maxPosition = -1n;
+    for (let a = 0; a < axes; a++) {
+      const axisBase = a * batch * newLength + out;
+      if (options.positions === 'original') {
+        kept.forEach((p, k) => (positionData[axisBase + pad + k] = fullPositions[a]![b * length + p]!));
+      } else {
+        positionData.set(compact, axisBase);
+      }
+      for (let j = 0; j < newLength; j++) {
+        if (newMask[out + j] !== 0n && positionData[axisBase + j]! > maxPosition) maxPosition = positionData[axisBase + j]!;
+      }
     }
+    delta.push(maxPosition + 1n - BigInt(newLength));
   }
-  const delta = maxPosition + 1n - BigInt(newLength);
-  const positionIds = new Tensor('int64', positionData, family.mrope ? [3, 1, newLength] : [1, newLength]);
-  if (family.mrope) modelInputs.rope_deltas = new Tensor('int64', new BigInt64Array([delta]), [1, 1]);
+  let newEmbeds = new Tensor(assembleInFloat32 ? 'float32' : embeds.type, newEmbedData, [batch, newLength, hidden]);
+  if (assembleInFloat32) newEmbeds = newEmbeds.to!(embeds.type);
+  const positionIds = new Tensor('int64', positionData, family.mrope ? [3, batch, newLength] : [batch, newLength]);
+  if (family.mrope) modelInputs.rope_deltas = new Tensor('int64', BigInt64Array.from(delta), [batch, 1]);
 
   const outputs = await originalForward.call(model, {
     ...modelInputs,
     inputs_embeds: newEmbeds,
-    attention_mask: new Tensor('int64', newMask, [1, newLength]),
+    attention_mask: new Tensor('int64', newMask, [batch, newLength]),
     position_ids: positionIds,
   });
 
@@ -528,6 +583,7 @@ async function prunedPrefill(
   const report: PruningReport = {
     method: options.method,
     positions: options.positions,
+    batch,
     before: offset,
     after: keepAll.length,
     keep: Int32Array.from(keepAll),
@@ -538,7 +594,7 @@ async function prunedPrefill(
     sequence: { before: length, after: newLength },
     images: reports,
   };
-  return { outputs, state: { delta }, report };
+  return { outputs, state: { delta, mask: newMask, prefillLength: newLength }, report };
 }
 
 /** The positional prior of one image: raw values must match its token count; a calibrated prior is resized. */
@@ -563,6 +619,7 @@ function imagePrior(prior: ResolvedOptions['prior'], image: ImageSpan, index: nu
 /**
  * Runs the unpruned prefill through the decoder once and reads the exported attention of the last prompt
  * token over the sequence: output [B, L], [B, H, L] or [B, H, Lq, L] (heads averaged, last query row).
+ * Returns B·L values, row-major, clipped at 0.
  */
 async function decoderAttention(
   model: VisionLanguageModelLike,
@@ -574,14 +631,15 @@ async function decoderAttention(
   outputName: string,
 ): Promise<Float32Array> {
   const Tensor = embeds.constructor as TensorCtor;
-  const length = embeds.dims[1]!;
-  const positionData = new BigInt64Array(fullPositions.length * length);
-  fullPositions.forEach((p, a) => positionData.set(p, a * length));
+  const [batch, length] = embeds.dims as [number, number];
+  const size = batch * length;
+  const positionData = new BigInt64Array(fullPositions.length * size);
+  fullPositions.forEach((p, a) => positionData.set(p, a * size));
   const outputs = await originalForward.call(model, {
     ...modelInputs,
     inputs_embeds: embeds,
     attention_mask: attentionMask,
-    position_ids: new Tensor('int64', positionData, fullPositions.length === 3 ? [3, 1, length] : [1, length]),
+    position_ids: new Tensor('int64', positionData, fullPositions.length === 3 ? [3, batch, length] : [batch, length]),
     past_key_values: null,
   });
   const attention = outputs[outputName] as TensorLike | undefined;
@@ -589,17 +647,21 @@ async function decoderAttention(
   const data = toFloat32(attention);
   const dims = attention.dims;
   const keys = dims.at(-1)!;
-  if (keys !== length) throw new Error(`"${outputName}" has ${keys} keys, expected the sequence length ${length}`);
-  const out = new Float32Array(length);
-  if (dims.length === 2) out.set(data.subarray(0, length));
+  if (keys !== length || dims[0] !== batch) {
+    throw new Error(`"${outputName}" has shape [${dims.join(', ')}], expected [${batch}, …, ${length}]`);
+  }
+  const out = new Float32Array(size);
+  if (dims.length === 2) out.set(data.subarray(0, size));
   else {
     const heads = dims[1]!;
     const queries = dims.length === 4 ? dims[2]! : 1;
-    for (let h = 0; h < heads; h++) {
-      const base = (h * queries + (queries - 1)) * length;
-      for (let j = 0; j < length; j++) out[j]! += data[base + j]! / heads;
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const base = ((b * heads + h) * queries + (queries - 1)) * length;
+        for (let j = 0; j < length; j++) out[b * length + j]! += data[base + j]! / heads;
+      }
     }
   }
-  for (let j = 0; j < length; j++) out[j] = Math.max(0, out[j]!);
+  for (let j = 0; j < size; j++) out[j] = Math.max(0, out[j]!);
   return out;
 }

@@ -12,7 +12,7 @@ export const qwen2vl: FamilyAdapter = {
   family: 'qwen2_vl',
   modelTypes: ['qwen2_vl', 'qwen2_5_vl'],
   mrope: true,
-  locateImages(model: VisionLanguageModelLike, row: BigInt64Array, modelInputs: Record<string, unknown>): ImageSpan[] {
+  locateImages(model: VisionLanguageModelLike, row: BigInt64Array, modelInputs: Record<string, unknown>, imageOffset = 0): ImageSpan[] {
     const config = model.config as { image_token_id?: number; vision_config?: { spatial_merge_size?: number } };
     if (config.image_token_id === undefined) throw new Error('config.json of this Qwen-VL model names no image_token_id');
     const merge = config.vision_config?.spatial_merge_size ?? 2;
@@ -21,10 +21,12 @@ export const qwen2vl: FamilyAdapter = {
     const thw = Array.from(gridThw.data as BigInt64Array, Number);
     const runs = tokenRuns(row, BigInt(config.image_token_id));
     const imageCount = gridThw.dims[0]!;
-    if (runs.length !== imageCount) {
-      throw new Error(`found ${runs.length} image-token runs but image_grid_thw describes ${imageCount} images`);
+    const batch = (modelInputs.input_ids as TensorLike).dims[0]!;
+    if (imageOffset + runs.length > imageCount || (batch === 1 && runs.length !== imageCount)) {
+      throw new Error(`found ${imageOffset + runs.length} image-token runs but image_grid_thw describes ${imageCount} images`);
     }
-    return runs.map(([start, end], i) => {
+    return runs.map(([start, end], k) => {
+      const i = imageOffset + k;
       const [t, h, w] = [thw[3 * i]!, thw[3 * i + 1]! / merge, thw[3 * i + 2]! / merge];
       if (end - start !== t * h * w) {
         throw new Error(`image ${i}: ${end - start} image tokens in the prompt, image_grid_thw gives ${t}·${h}·${w}`);

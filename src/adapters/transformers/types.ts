@@ -63,6 +63,8 @@ export interface TokenPruningOptions {
 
 /** What happened to one image in the last pruned prefill. */
 export interface ImagePruning {
+  /** Prompt row of the batch the image belongs to. */
+  row: number;
   /** Visual tokens of the image before pruning (N). */
   before: number;
   /** Visual tokens kept. */
@@ -81,10 +83,12 @@ export interface ImagePruning {
   selectMs: number;
 }
 
-/** Report of the last pruned prefill (`pruned.lastPruning`). Totals cover every image of the prompt. */
+/** Report of the last pruned prefill (`pruned.lastPruning`). Totals cover every image of every prompt row. */
 export interface PruningReport {
   method: string;
   positions: 'original' | 'compact';
+  /** Prompts in the batch. */
+  batch: number;
   /** Visual tokens before pruning, all images. */
   before: number;
   /** Visual tokens sent to the decoder, all images. */
@@ -99,7 +103,7 @@ export interface PruningReport {
   importanceMs: number;
   /** Whole prefill step: embeddings, vision encoder, importance, selection and the decoder (ms). */
   prefillMs: number;
-  /** Sequence length before and after pruning. */
+  /** Sequence length before and after pruning (after: the longest row; shorter rows are left-padded). */
   sequence: { before: number; after: number };
   /** Per image, in sequence order. */
   images: ImagePruning[];
@@ -133,8 +137,16 @@ export interface FamilyAdapter {
   modelTypes: readonly string[];
   /** True for M-RoPE models whose position_ids are [3, B, L]. */
   mrope: boolean;
-  /** Finds each image's visual tokens in one row of input ids (no session runs). */
-  locateImages(model: VisionLanguageModelLike, row: BigInt64Array, modelInputs: Record<string, unknown>): ImageSpan[];
+  /**
+   * Finds each image's visual tokens in one row of input ids (no session runs). `imageOffset` is the number
+   * of images in the rows before this one (to index per-image inputs such as `image_grid_thw`).
+   */
+  locateImages(
+    model: VisionLanguageModelLike,
+    row: BigInt64Array,
+    modelInputs: Record<string, unknown>,
+    imageOffset?: number,
+  ): ImageSpan[];
   /** Token ids that are template markers around images, excluded from the prompt text. */
   markerIds?(model: VisionLanguageModelLike, row: BigInt64Array, images: readonly ImageSpan[]): Iterable<bigint>;
 }

@@ -136,6 +136,44 @@ export async function buildInputs(loaded: Loaded, family: FixtureFamily, images:
   return loaded.processor(text, images.length === 1 ? images[0] : images);
 }
 
+/**
+ * Processor inputs for a batch of prompts, left-padded; each entry has its own images. Image tokens are
+ * expanded and image inputs stacked here, as transformers.js 4.3.1's LLaVA and Qwen processors batch
+ * neither several images per prompt nor (Qwen) several images at all.
+ */
+export async function buildBatch(loaded: Loaded, family: FixtureFamily, entries: { images: RawImage[]; prompt: string }[]): Promise<any> {
+  const { processor } = loaded;
+  const texts: string[] = entries.map(({ images, prompt }) =>
+    processor.apply_chat_template([{ role: 'user', content: [...images.map(() => ({ type: 'image' })), { type: 'text', text: prompt }] }], {
+      add_generation_prompt: true,
+    }),
+  );
+  processor.tokenizer.padding_side = 'left';
+  if (family === 'llava' || family === 'llava_qwen2') {
+    const { image_token, patch_size, num_additional_image_tokens } = processor.config;
+    const pixels = await processor.image_processor(entries.flatMap((e) => e.images));
+    const [height, width] = pixels.pixel_values.dims.slice(-2);
+    const count = Math.floor(height / patch_size) * Math.floor(width / patch_size) + num_additional_image_tokens;
+    const expanded = texts.map((text) => text.split(image_token).join(image_token.repeat(count)));
+    return { ...pixels, ...processor.tokenizer(expanded, { padding: true }) };
+  }
+  if (family !== 'qwen2_vl') throw new Error(`buildBatch: no ${family} support`);
+  const parts = await Promise.all(entries.flatMap((e) => e.images).map((image) => processor.image_processor(image)));
+  const merge = processor.image_processor.config.merge_size ** 2;
+  let index = 0;
+  const expanded = texts.map((text) =>
+    text.replace(/<\|image_pad\|>/g, () => {
+      const thw = parts[index++].image_grid_thw.data as BigInt64Array;
+      return '<|image_pad|>'.repeat(Number(thw[0]! * thw[1]! * thw[2]!) / merge);
+    }),
+  );
+  return {
+    ...processor.tokenizer(expanded, { padding: true }),
+    pixel_values: cat(parts.map((p) => p.pixel_values), 0),
+    image_grid_thw: cat(parts.map((p) => p.image_grid_thw), 0),
+  };
+}
+
 export interface RecordedTensor {
   type: string;
   dims: number[];

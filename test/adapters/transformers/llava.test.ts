@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { withTokenPruning } from './api.js';
 import { buildInputs, countSessionRuns, maxAbsDiff, pngImage, recordSessions } from './helpers.js';
-import { keptSequence, pipelineSuite } from './suite.js';
+import { batchSpec, keptSequence, pipelineSuite } from './suite.js';
 
 const prompt = 'Where is the red circle?';
 
@@ -52,24 +52,6 @@ describe('llava: generate() behaviour', () => {
     expect(pruned.lastPruning!.after).toBe(18);
   });
 
-  it('throws a clear error for a batch of two prompts before any session runs', async () => {
-    const { model, processor } = llava.loaded();
-    const image = (await pngImage(1, 64, 48)).image;
-    const text = processor.apply_chat_template([{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: prompt }] }], {
-      add_generation_prompt: true,
-    });
-    const batch = await processor([image, image], [text, text]);
-    expect(batch.input_ids.dims[0]).toBe(2);
-    const counter = countSessionRuns(model);
-    try {
-      const pruned = withTokenPruning(model, { method: 'd2pruner', budget: 8 });
-      await expect(pruned.generate({ ...batch, max_new_tokens: 2 })).rejects.toThrow(/batch.*one prompt/);
-      expect(counter.count).toBe(0);
-    } finally {
-      counter.restore();
-    }
-  });
-
   it('applies a calibrated prior resized to the image grid, and a callback importance', async () => {
     const { model } = llava.loaded();
     let seen = 0;
@@ -89,6 +71,18 @@ describe('llava: generate() behaviour', () => {
     // fastv keeps the highest raw importance: the last six tokens.
     expect(Array.from(pruned.lastPruning!.keep)).toEqual([30, 31, 32, 33, 34, 35]);
   });
+});
+
+describe('llava: batches', () => {
+  batchSpec('llava', llava.loaded, 'llava', async () => [
+    { images: [(await pngImage(1, 64, 48)).image], prompt: 'Where is the red circle in this picture?' },
+    { images: [(await pngImage(9, 30, 60)).image], prompt: 'Hi' },
+  ], 10);
+  // One image in the first prompt, two in the second: the rows keep 10 and 20 tokens and are re-padded.
+  batchSpec('llava (rows of different pruned lengths)', llava.loaded, 'llava', async () => [
+    { images: [(await pngImage(1, 64, 48)).image], prompt: 'Where is the red circle in this picture?' },
+    { images: [(await pngImage(9, 30, 60)).image, (await pngImage(10, 50, 50)).image], prompt: 'Hi' },
+  ], 10);
 });
 
 describe('llava: merging methods', () => {

@@ -7,6 +7,7 @@ import type { RawImage } from '@huggingface/transformers';
 import { ValidationError, familyOf, withTokenPruning } from './api.js';
 import type { FixtureFamily } from '../../fixtures/families.js';
 import {
+  buildBatch,
   buildInputs,
   countSessionRuns,
   gatherRows,
@@ -17,6 +18,51 @@ import {
   runDecoder,
   type Loaded,
 } from './helpers.js';
+
+/**
+ * A batch of prompts of different lengths (left-padded) gives, row by row, the same kept tokens and the
+ * same logits at every decoding step as each prompt run alone.
+ */
+export function batchSpec(name: string, loaded: () => Loaded, family: FixtureFamily, entries: () => Promise<{ images: RawImage[]; prompt: string }[]>, budget: number) {
+  it(`${name}: a batch of prompts prunes each row as if it ran alone (padding kept through decoding)`, async () => {
+    const { model } = loaded();
+    const list = await entries();
+    const batch = await buildBatch(loaded(), family, list);
+    expect(batch.input_ids.dims[0]).toBe(list.length);
+    const mask = Array.from(batch.attention_mask.data as BigInt64Array);
+    expect(mask.includes(0n)).toBe(true); // the rows really are padded
+    const steps = 4;
+    const recorder = recordSessions(model);
+    try {
+      const pruned = withTokenPruning(model, { method: 'd2pruner', budget });
+      const ids = await pruned.generate({ ...batch, max_new_tokens: steps, min_new_tokens: steps, do_sample: false });
+      const batchReport = pruned.lastPruning!;
+      expect(batchReport.batch).toBe(list.length);
+      const batchCalls = recorder.decoderCalls().map((c) => c.outputs.logits!);
+      for (let b = 0; b < list.length; b++) {
+        recorder.calls.length = 0;
+        const single = await buildBatch(loaded(), family, [list[b]!]);
+        const alone = withTokenPruning(model, { method: 'd2pruner', budget });
+        const singleIds = await alone.generate({ ...single, max_new_tokens: steps, min_new_tokens: steps, do_sample: false });
+        const rowImages = batchReport.images.filter((image: { row: number }) => image.row === b);
+        expect(rowImages.map((image: { keep: Int32Array }) => Array.from(image.keep))).toEqual(
+          alone.lastPruning!.images.map((image: { keep: Int32Array }) => Array.from(image.keep)),
+        );
+        const singleCalls = recorder.decoderCalls().map((c) => c.outputs.logits!);
+        expect(singleCalls.length).toBe(steps);
+        for (let k = 0; k < steps; k++) {
+          const vocab = singleCalls[k]!.dims.at(-1)!;
+          const rowLogits = batchCalls[k]!.data.subarray(b * vocab, (b + 1) * vocab);
+          expect(maxAbsDiff(rowLogits, singleCalls[k]!.data.subarray(-vocab))).toBeLessThan(1e-4);
+        }
+        const generated = (ids.tolist()[b] as bigint[]).slice(-steps);
+        expect(generated).toEqual((singleIds.tolist()[0] as bigint[]).slice(-steps));
+      }
+    } finally {
+      recorder.restore();
+    }
+  });
+}
 
 export interface SuiteSetup {
   family: FixtureFamily;
