@@ -17,6 +17,7 @@ interface GenerateFlags {
   prior?: string;
   maxNewTokens: string;
   alpha?: string;
+  importance: string;
   json?: boolean;
 }
 
@@ -58,6 +59,7 @@ export function registerGenerate(program: Command): void {
     .option('--positions <mode>', 'original (default) or compact RoPE positions', 'original')
     .option('--prior <file>', 'positional prior JSON from d2pruner calibrate')
     .option('--alpha <value>', 'd2pruner semantic weight α (1 = features only, 0.5 = paper grounding setting)')
+    .option('--importance <provider>', 'promptRelevance or attention (a decoder that exports it)', 'promptRelevance')
     .option('--max-new-tokens <k>', 'tokens to generate', '64')
     .option('--json', 'print a JSON summary as the last line')
     .action(async (flags: GenerateFlags) => {
@@ -70,6 +72,9 @@ export function registerGenerate(program: Command): void {
         throw new ValidationError('--positions', flags.positions, 'must be original or compact');
       }
       const maxNewTokens = positiveInteger(flags.maxNewTokens, '--max-new-tokens');
+      if (flags.importance !== 'promptRelevance' && flags.importance !== 'attention') {
+        throw new ValidationError('--importance', flags.importance, 'must be promptRelevance or attention');
+      }
       const prior = flags.prior ? readPriorFile(flags.prior) : undefined;
       const methodOptions: Record<string, unknown> = {};
       if (flags.alpha !== undefined) {
@@ -95,6 +100,7 @@ export function registerGenerate(program: Command): void {
               budget,
               prior,
               positions: flags.positions as 'original' | 'compact',
+              importance: flags.importance as 'promptRelevance' | 'attention',
               tokenizer: loaded.processor,
               ...methodOptions,
             });

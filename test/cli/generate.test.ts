@@ -51,6 +51,7 @@ describe('d2pruner generate', () => {
       [['--model', model, '--image', image, '--budget', '0'], /--budget/],
       [['--model', model, '--image', image, '--budget', '37'], /budget.*\[1, 36\]/],
       [['--model', model, '--image', image, '--method', 'magic'], /--method.*none/],
+      [['--model', model, '--image', image, '--importance', 'attention'], /importance.*exports the last prompt token's attention/],
     ];
     for (const [args, message] of cases) {
       const result = runCli(['generate', '--prompt', 'x', ...args]);
