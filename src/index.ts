@@ -11,5 +11,6 @@ export { withTokenPruning, calibratePrior, type CalibrateOptions, supportedModel
 export { promptRelevance } from './importance/promptRelevance.js';
 export { validatePrior, resizeBilinear, priorForLayout, parsePrior, stringifyPrior, type PositionalPrior, type GridShape, type TileLayout } from './importance/prior.js';
 export type { ImportanceContext, ImportanceCallback, ImportanceName } from './importance/types.js';
+export { lastTokenAttention } from './importance/attention.js';
 export { renderOverlay, renderOverlayWithLayout, overlayStyle, type OverlayOptions, type OverlayPanel, type OverlayHeatmap, type OverlayLayout, type TileRegion } from './visualize/overlay.js';
 export { imagePatchFeatures, type ImagePatchFeatures, type ImagePatchOptions } from './visualize/image-features.js';

@@ -1,6 +1,7 @@
 import { ValidationError } from '../../core/errors.js';
 import { resolveBudget } from '../../core/validate.js';
 import { priorForLayout, validatePrior, type PositionalPrior } from '../../importance/prior.js';
+import { lastTokenAttention } from '../../importance/attention.js';
 import { promptRelevance } from '../../importance/promptRelevance.js';
 import type { ImportanceContext } from '../../importance/types.js';
 import { methodNames } from '../../methods/registry.js';
@@ -619,7 +620,7 @@ function imagePrior(prior: ResolvedOptions['prior'], image: ImageSpan, index: nu
 /**
  * Runs the unpruned prefill through the decoder once and reads the exported attention of the last prompt
  * token over the sequence: output [B, L], [B, H, L] or [B, H, Lq, L] (heads averaged, last query row).
- * Returns B·L values, row-major, clipped at 0.
+ * Returns B·L values, row-major, clipped at 0 (see lastTokenAttention).
  */
 async function decoderAttention(
   model: VisionLanguageModelLike,
@@ -644,24 +645,5 @@ async function decoderAttention(
   });
   const attention = outputs[outputName] as TensorLike | undefined;
   if (!attention) throw new Error(`the decoder returned no "${outputName}" output`);
-  const data = toFloat32(attention);
-  const dims = attention.dims;
-  const keys = dims.at(-1)!;
-  if (keys !== length || dims[0] !== batch) {
-    throw new Error(`"${outputName}" has shape [${dims.join(', ')}], expected [${batch}, …, ${length}]`);
-  }
-  const out = new Float32Array(size);
-  if (dims.length === 2) out.set(data.subarray(0, size));
-  else {
-    const heads = dims[1]!;
-    const queries = dims.length === 4 ? dims[2]! : 1;
-    for (let b = 0; b < batch; b++) {
-      for (let h = 0; h < heads; h++) {
-        const base = ((b * heads + h) * queries + (queries - 1)) * length;
-        for (let j = 0; j < length; j++) out[b * length + j]! += data[base + j]! / heads;
-      }
-    }
-  }
-  for (let j = 0; j < size; j++) out[j] = Math.max(0, out[j]!);
-  return out;
+  return lastTokenAttention(toFloat32(attention), attention.dims, batch, length);
 }
