@@ -55,6 +55,24 @@ export interface SplitGenerateResult {
   firstLogits: Float32Array;
 }
 
+/** State after layers < K on the whole prompt (see {@link SplitDecoderModel.prefill}). */
+export interface SplitPrefill {
+  /** Prompt length. */
+  length: number;
+  /** Sequence index of each visual token. */
+  imagePositions: number[];
+  /** Hidden states entering layer K, [length·D]. */
+  hidden: Float32Array;
+  /** KV cache of layers < K. */
+  cache: Map<string, Ort.Tensor>;
+  /** Attention of the last prompt token at layer K−1 on each visual token. */
+  importance: Float32Array;
+  /** Hidden states of the visual tokens entering layer K, [N·D]. */
+  features: Float32Array;
+  /** Time spent (ms). */
+  ms: number;
+}
+
 interface SplitConfig {
   imageTokenIndex: number;
   eosTokenId: number;
@@ -211,34 +229,53 @@ export class SplitDecoderModel {
   }
 
   /**
-   * Greedy generation with optional pruning at layer K (batch size 1).
-   * @throws ValidationError when the prompt's image tokens do not match the image features, or `prune`
-   *   returns indices out of range, unsorted or repeated.
+   * Runs everything up to layer K once (vision encoder, embeddings, merge, layers < K on the whole prompt);
+   * {@link decode} can then continue from it several times with different selections.
+   * @throws ValidationError when the prompt's image tokens do not match the image features.
    */
-  async generate(options: SplitGenerateOptions): Promise<SplitGenerateResult> {
-    const { hiddenSize: d, imageTokenIndex, splitLayer, numLayers, eosTokenId, grid } = this.config;
-    const maxNewTokens = options.maxNewTokens ?? 8;
-    const ids = Array.from(options.inputIds, Number);
-    const length = ids.length;
+  async prefill(inputIds: ArrayLike<number | bigint>, pixelValues: SplitGenerateOptions['pixelValues']): Promise<SplitPrefill> {
+    const { hiddenSize: d, imageTokenIndex, splitLayer } = this.config;
+    const ids = Array.from(inputIds, Number);
     const start = performance.now();
     const imagePositions = ids.flatMap((id, i) => (id === imageTokenIndex ? [i] : []));
-    const features = await this.imageFeatures(options.pixelValues);
+    const features = await this.imageFeatures(pixelValues);
     const n = features.length / d;
     if (imagePositions.length !== n) {
       throw new ValidationError('inputIds', imagePositions.length, `must hold ${n} image tokens (one per image feature)`);
     }
     const embeds = await this.embed(ids);
     imagePositions.forEach((p, k) => embeds.set(features.subarray(k * d, (k + 1) * d), p * d));
-    const positions = ids.map((_, i) => i);
-    const prefix = await this.runPrefix(embeds, length, positions, this.emptyCache(0, splitLayer), length);
+    const prefix = await this.runPrefix(embeds, ids.length, ids.map((_, i) => i), this.emptyCache(0, splitLayer), ids.length);
     const importance = Float32Array.from(imagePositions, (p) => prefix.attention[p]!);
+    const imageHidden = new Float32Array(n * d);
+    imagePositions.forEach((p, k) => imageHidden.set(prefix.hidden.subarray(p * d, (p + 1) * d), k * d));
+    return {
+      length: ids.length,
+      imagePositions,
+      hidden: prefix.hidden,
+      cache: prefix.cache,
+      importance,
+      features: imageHidden,
+      ms: performance.now() - start,
+    };
+  }
 
+  /**
+   * Greedy decoding from a {@link prefill}, with optional pruning at layer K (batch size 1). The prefill is
+   * not modified and can be reused.
+   * @throws ValidationError when `prune` returns indices out of range, unsorted or repeated.
+   */
+  async decode(state: SplitPrefill, options: { prune?: LayerPruneFn; maxNewTokens?: number } = {}): Promise<SplitGenerateResult> {
+    const { hiddenSize: d, splitLayer, numLayers, eosTokenId, grid } = this.config;
+    const maxNewTokens = options.maxNewTokens ?? 8;
+    const { length, imagePositions } = state;
+    const n = imagePositions.length;
+    const start = performance.now();
+    const positions = Array.from({ length }, (_, i) => i);
     let keep: Int32Array | null = null;
     let rows = positions;
     if (options.prune) {
-      const imageHidden = new Float32Array(n * d);
-      imagePositions.forEach((p, k) => imageHidden.set(prefix.hidden.subarray(p * d, (p + 1) * d), k * d));
-      keep = await options.prune({ features: imageHidden, dims: [n, d], importance, grid });
+      keep = await options.prune({ features: state.features, dims: [n, d], importance: state.importance, grid });
       for (let i = 0; i < keep.length; i++) {
         if (!(keep[i]! >= 0 && keep[i]! < n) || (i > 0 && keep[i]! <= keep[i - 1]!)) {
           throw new ValidationError('keep', Array.from(keep), `must be ascending distinct indices in [0, ${n})`);
@@ -249,13 +286,13 @@ export class SplitDecoderModel {
       rows = positions.filter((p) => !dropped.has(p));
     }
     const kept = new Float32Array(rows.length * d);
-    rows.forEach((p, r) => kept.set(prefix.hidden.subarray(p * d, (p + 1) * d), r * d));
+    rows.forEach((p, r) => kept.set(state.hidden.subarray(p * d, (p + 1) * d), r * d));
     let suffix = await this.runSuffix(kept, rows.length, rows, this.emptyCache(splitLayer, numLayers), rows.length);
-    const prefillMs = performance.now() - start;
+    const prefillMs = state.ms + performance.now() - start;
     const firstLogits = suffix.logits;
 
     const tokens: number[] = [];
-    let prefixCache = prefix.cache;
+    let prefixCache = state.cache;
     let prefixLength = length;
     let suffixLength = rows.length;
     for (let step = 0; step < maxNewTokens; step++) {
@@ -269,7 +306,17 @@ export class SplitDecoderModel {
       prefixCache = p.cache;
       suffix = await this.runSuffix(p.hidden, 1, [position], suffix.cache, ++suffixLength);
     }
-    return { tokens, keep, importance, sequence: { before: length, after: rows.length }, prefillMs, firstLogits };
+    return { tokens, keep, importance: state.importance, sequence: { before: length, after: rows.length }, prefillMs, firstLogits };
+  }
+
+  /**
+   * Greedy generation with optional pruning at layer K (batch size 1): {@link prefill} then {@link decode}.
+   * @throws ValidationError when the prompt's image tokens do not match the image features, or `prune`
+   *   returns indices out of range, unsorted or repeated.
+   */
+  async generate(options: SplitGenerateOptions): Promise<SplitGenerateResult> {
+    const state = await this.prefill(options.inputIds, options.pixelValues);
+    return this.decode(state, { prune: options.prune, maxNewTokens: options.maxNewTokens });
   }
 }
 
