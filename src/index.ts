@@ -1,5 +1,5 @@
 export { select, getMethod, type SelectOptions, type MethodOptionsMap } from './select.js';
-export { methods, methodNames, type MethodName } from './methods/registry.js';
+export { methods, methodNames, isMethodName, type MethodName } from './methods/registry.js';
 export type { MethodDefinition } from './methods/method.js';
 export * as defaults from './methods/defaults.js';
 export type { D2PrunerOptions, RandomOptions, DartOptions, CdprunerOptions, SpatialKernel } from './methods/defaults.js';

@@ -4,7 +4,7 @@ import type { Selection, SelectionInput } from './core/types.js';
 import { prepareInput } from './core/validate.js';
 import type { CdprunerOptions, D2PrunerOptions, DartOptions, NoOptions, RandomOptions } from './methods/defaults.js';
 import type { MethodDefinition } from './methods/method.js';
-import { methodNames, methods, type MethodName } from './methods/registry.js';
+import { isMethodName, methodNames, methods, type MethodName } from './methods/registry.js';
 
 /** Options of each method, by name. */
 export interface MethodOptionsMap {
@@ -25,10 +25,8 @@ export type SelectOptions = {
 
 /** Looks a method up by name. @throws ValidationError naming `method` when it is unknown. */
 export function getMethod(name: unknown): MethodDefinition<any> {
-  if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(methods, name)) {
-    throw new ValidationError('method', name, `must be one of ${methodNames.join(', ')}`);
-  }
-  return methods[name as MethodName];
+  if (!isMethodName(name)) throw new ValidationError('method', name, `must be one of ${methodNames.join(', ')}`);
+  return methods[name];
 }
 
 /**

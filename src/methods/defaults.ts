@@ -39,7 +39,7 @@ export interface CdprunerOptions {
 }
 
 /** Methods without options. */
-export type NoOptions = Record<string, never>;
+export type NoOptions = Record<never, never>;
 
 export const D2PRUNER_DEFAULTS: Readonly<D2PrunerOptions> = Object.freeze({
   pivotRatio: 0.7,

@@ -24,3 +24,8 @@ export type MethodName = keyof typeof methods;
 
 /** Method names in registry order. */
 export const methodNames = Object.freeze(Object.keys(methods)) as readonly MethodName[];
+
+/** True when `name` is a registered method (a type guard for strings from flags or files). */
+export function isMethodName(name: unknown): name is MethodName {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(methods, name);
+}
