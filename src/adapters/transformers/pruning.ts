@@ -4,8 +4,7 @@ import { priorForLayout, validatePrior, type PositionalPrior } from '../../impor
 import { lastTokenAttention } from '../../importance/attention.js';
 import { promptRelevance } from '../../importance/promptRelevance.js';
 import type { ImportanceContext } from '../../importance/types.js';
-import { methodNames } from '../../methods/registry.js';
-import { select } from '../../select.js';
+import { getMethod, select } from '../../select.js';
 import type {
   FamilyAdapter,
   ImagePruning,
@@ -63,9 +62,7 @@ export interface ResolvedOptions {
 export function resolveOptions(model: VisionLanguageModelLike, options: TokenPruningOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
   const { method, budget } = options;
-  if (typeof method !== 'string' || !(methodNames as readonly string[]).includes(method)) {
-    throw new ValidationError('method', method, `must be one of ${methodNames.join(', ')}`);
-  }
+  getMethod(method);
   if (typeof budget !== 'number' || !Number.isFinite(budget) || budget <= 0 || (budget >= 1 && !Number.isInteger(budget))) {
     throw new ValidationError('budget', budget, 'must be an integer ≥ 1 or a fraction in (0, 1)');
   }
