@@ -24,8 +24,13 @@ export interface LayerPruneInput {
   grid: { rows: number; cols: number };
 }
 
-/** Chooses the visual tokens to keep: indices in [0, N), ascending. */
-export type LayerPruneFn = (input: LayerPruneInput) => Int32Array | Promise<Int32Array>;
+/**
+ * Chooses the visual tokens to keep: indices in [0, N), ascending; optionally with replacement hidden states
+ * for the kept tokens (n×D, e.g. VisionZip's merged tokens).
+ */
+export type LayerPruneFn = (
+  input: LayerPruneInput,
+) => Int32Array | { keep: Int32Array; features?: Float32Array } | Promise<Int32Array | { keep: Int32Array; features?: Float32Array }>;
 
 /** Options of {@link SplitDecoderModel.generate}. */
 export interface SplitGenerateOptions {
@@ -273,9 +278,15 @@ export class SplitDecoderModel {
     const start = performance.now();
     const positions = Array.from({ length }, (_, i) => i);
     let keep: Int32Array | null = null;
+    let replaced: Float32Array | undefined;
     let rows = positions;
     if (options.prune) {
-      keep = await options.prune({ features: state.features, dims: [n, d], importance: state.importance, grid });
+      const chosen = await options.prune({ features: state.features, dims: [n, d], importance: state.importance, grid });
+      keep = chosen instanceof Int32Array ? chosen : chosen.keep;
+      replaced = chosen instanceof Int32Array ? undefined : chosen.features;
+      if (replaced && replaced.length !== keep.length * d) {
+        throw new ValidationError('features', replaced.length, `must hold ${keep.length}×${d} values (one row per kept token)`);
+      }
       for (let i = 0; i < keep.length; i++) {
         if (!(keep[i]! >= 0 && keep[i]! < n) || (i > 0 && keep[i]! <= keep[i - 1]!)) {
           throw new ValidationError('keep', Array.from(keep), `must be ascending distinct indices in [0, ${n})`);
@@ -287,6 +298,10 @@ export class SplitDecoderModel {
     }
     const kept = new Float32Array(rows.length * d);
     rows.forEach((p, r) => kept.set(state.hidden.subarray(p * d, (p + 1) * d), r * d));
+    if (keep && replaced) {
+      const rowOf = new Map(rows.map((p, r) => [p, r]));
+      keep.forEach((k, j) => kept.set(replaced!.subarray(j * d, (j + 1) * d), rowOf.get(imagePositions[k]!)! * d));
+    }
     let suffix = await this.runSuffix(kept, rows.length, rows, this.emptyCache(splitLayer, numLayers), rows.length);
     const prefillMs = state.ms + performance.now() - start;
     const firstLogits = suffix.logits;

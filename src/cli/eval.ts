@@ -1,0 +1,107 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { ValidationError } from '../core/errors.js';
+import { accuracyPlot, markdownTable } from '../eval/report.js';
+import { defaultPriorPath, parseMethodSpec, readPrior, runEval } from '../eval/run.js';
+import { readCases } from '../eval/score.js';
+import { hasSplitExport } from '../testbed/split-decoder.js';
+import { writeAtomic } from './calibrate.js';
+import { createProgress } from './progress.js';
+
+/** The shipped testbed model, relative to the package root (src/cli/ and dist/cli/ alike). */
+export const TESTBED_MODEL = fileURLToPath(new URL('../../models/testbed', import.meta.url));
+
+const DEFAULT_METHODS = 'none,d2pruner,fastv,divprune,dart,cdpruner,visionzip,random,uniform';
+
+interface EvalFlags {
+  data: string;
+  model?: string;
+  methods: string;
+  budgets: string;
+  mode?: string;
+  prior?: string;
+  maxNewTokens: string;
+  out: string;
+  quiet?: boolean;
+}
+
+/** `d2pruner eval`: accuracy per task unpruned and for each method × budget, as JSON, Markdown and an SVG plot. */
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('accuracy per task of a model unpruned and pruned by each method at each budget (cases.jsonl from `testbed generate`)')
+    .requiredOption('--data <cases.jsonl>', 'cases file: JSON lines {image, prompt, answer, task, box?}, images relative to its folder')
+    .option('--model <dir>', 'model folder (default: the shipped testbed model)')
+    .option('--methods <list>', 'comma-separated: none, a method, or method:key=value;key=value (prior=none drops the prior)', DEFAULT_METHODS)
+    .option('--budgets <list>', 'visual tokens kept, comma-separated', '192,128,64,32')
+    .option('--mode <mode>', 'input (prune at the decoder input) or layer (inside the decoder at layer K; needs the split export). Default: layer when the model has the split export, else input')
+    .option('--prior <file>', 'positional prior for d2pruner (default: prior-attention.json / prior.json beside the model, per mode)')
+    .option('--max-new-tokens <n>', 'greedy decoding length', '8')
+    .requiredOption('--out <dir>', 'output folder: results.json, results.md, accuracy.svg')
+    .option('--quiet', 'no progress output')
+    .action(async (flags: EvalFlags) => {
+      const model = resolve(flags.model ?? TESTBED_MODEL);
+      if (!existsSync(join(model, 'config.json'))) throw new ValidationError('--model', flags.model ?? model, 'is not a model folder (no config.json)');
+      const mode = flags.mode ?? (hasSplitExport(model) ? 'layer' : 'input');
+      if (mode !== 'input' && mode !== 'layer') throw new ValidationError('--mode', flags.mode, 'must be input or layer');
+      // Method options use ';' inside one entry so that ',' can separate entries: d2pruner:alpha=0.5;pivotRatio=0.9
+      const methods = flags.methods.split(',').filter((m) => m.trim()).map((m) => parseMethodSpec(m.replace(/;/g, ',')));
+      const budgets = flags.budgets.split(',').map((b) => Number(b.trim()));
+      for (const b of budgets) if (!Number.isInteger(b) || b < 1) throw new ValidationError('--budgets', flags.budgets, 'must be integers ≥ 1');
+      const maxNewTokens = Number(flags.maxNewTokens);
+      if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new ValidationError('--max-new-tokens', flags.maxNewTokens, 'must be an integer ≥ 1');
+      const cases = readCases(flags.data);
+      const priorPath = flags.prior ?? defaultPriorPath(model, mode);
+      const prior = priorPath ? readPrior(priorPath) : undefined;
+      const out = resolve(flags.out);
+      mkdirSync(out, { recursive: true });
+      // Finished cases are kept here so an interrupted run resumes; the name records what was asked.
+      const checkpoint = join(out, `.partial-${mode}-${hash(JSON.stringify([model, flags.data, flags.methods, flags.budgets, priorPath, maxNewTokens]))}.jsonl`);
+      const progress = createProgress({ total: cases.length, label: `eval (${mode})`, quiet: flags.quiet });
+      let result;
+      try {
+        result = await runEval({
+          cases,
+          dataDir: dirname(resolve(flags.data)),
+          model,
+          methods,
+          budgets,
+          mode,
+          prior,
+          maxNewTokens,
+          checkpoint,
+          onProgress: (done) => progress.update(done),
+        });
+      } finally {
+        progress.stop();
+      }
+      const tokens = imageTokens(model);
+      const timeLabel = mode === 'layer' ? 'prefill ms' : 'ms per answer';
+      const meta = { model, data: resolve(flags.data), mode, prior: priorPath ?? null, methods: methods.map((m) => m.label), budgets, cases: cases.length };
+      writeAtomic(join(out, 'results.json'), JSON.stringify({ ...meta, rows: result.rows, timing: result.timing }, null, 2) + '\n');
+      const title = `accuracy vs kept visual tokens (${mode} mode, ${cases.length} cases)`;
+      writeAtomic(join(out, 'results.md'), `# ${title}\n\n${markdownTable(result.rows, result.timing, tokens, timeLabel)}`);
+      writeAtomic(join(out, 'accuracy.svg'), accuracyPlot(result.rows, title));
+      rmSync(checkpoint, { force: true });
+      process.stdout.write(markdownTable(result.rows, result.timing, tokens, timeLabel));
+      if (!flags.quiet) process.stderr.write(`wrote ${join(flags.out, 'results.json')}, results.md and accuracy.svg\n`);
+    });
+}
+
+/** Visual tokens per image from config.json (`image_seq_length`), when it says. */
+function imageTokens(model: string): number | undefined {
+  try {
+    const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
+    return Number.isInteger(config.image_seq_length) ? config.image_seq_length : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function hash(text: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
+  return h.toString(16);
+}

@@ -1,0 +1,286 @@
+/**
+ * The accuracy-vs-budget evaluation behind `d2pruner eval`: every case of a cases file through a model
+ * unpruned and with each method × budget, pruning either at the decoder input (`mode: 'input'`, any model
+ * the transformers.js adapters support, through `withTokenPruning`) or inside the decoder at layer K
+ * (`mode: 'layer'`, models with the split export, through {@link SplitDecoderModel}; one prefill of layers
+ * < K per case serves every method and budget).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { appendFile, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ValidationError } from '../core/errors.js';
+import { parsePrior, type PositionalPrior } from '../importance/prior.js';
+import { methodNames } from '../methods/registry.js';
+import { select, type SelectOptions } from '../select.js';
+import { hasSplitExport, SplitDecoderModel } from '../testbed/split-decoder.js';
+import { scoreAnswer, type EvalCase } from './score.js';
+
+/** One method setting to evaluate: `none`, a method name, or `name:key=value,…` (`prior=none` drops the prior). */
+export interface MethodSpec {
+  /** The text as given, used as the row label. */
+  label: string;
+  /** `none` (unpruned) or a selection method. */
+  method: string;
+  /** Method options (numbers parsed). */
+  options: Record<string, unknown>;
+  /** Whether the positional prior is passed (default true; d2pruner is the only method that uses it). */
+  usePrior: boolean;
+}
+
+/**
+ * Parses `--methods` entries: `none`, `fastv`, `d2pruner:alpha=0.5,pivotRatio=0.9`, `d2pruner:prior=none`.
+ * @throws ValidationError for an unknown method or a malformed option.
+ */
+export function parseMethodSpec(text: string): MethodSpec {
+  const label = text.trim();
+  const [method, rest] = label.split(':', 2) as [string, string | undefined];
+  if (method !== 'none' && !(methodNames as readonly string[]).includes(method)) {
+    throw new ValidationError('--methods', label, `method must be none or one of ${methodNames.join(', ')}`);
+  }
+  const options: Record<string, unknown> = {};
+  let usePrior = true;
+  for (const pair of rest ? rest.split(',') : []) {
+    const [key, value] = pair.split('=', 2);
+    if (!key || value === undefined) throw new ValidationError('--methods', label, 'options are written key=value,key=value');
+    if (key === 'prior') {
+      if (value !== 'none') throw new ValidationError('--methods', label, 'the only prior option is prior=none');
+      usePrior = false;
+    } else {
+      const number = Number(value);
+      options[key] = value.trim() !== '' && Number.isFinite(number) ? number : value;
+    }
+  }
+  return { label, method, options, usePrior };
+}
+
+/** Options of {@link runEval}. */
+export interface EvalOptions {
+  cases: EvalCase[];
+  /** Folder the cases' image paths are relative to. */
+  dataDir: string;
+  /** Model folder (transformers.js layout). */
+  model: string;
+  methods: MethodSpec[];
+  /** Budgets (visual tokens kept per image). */
+  budgets: number[];
+  mode: 'input' | 'layer';
+  /** Positional prior for d2pruner; omitted = run without one. */
+  prior?: PositionalPrior;
+  /** Greedy decoding length. Default 8. */
+  maxNewTokens?: number;
+  /** JSON-lines file of finished cases: read to resume, appended to after each case. */
+  checkpoint?: string;
+  /** Called after each case with the number done. */
+  onProgress?: (done: number) => void;
+}
+
+/** One row of `results.json`. */
+export interface ResultRow {
+  method: string;
+  budget: number | 'all';
+  task: string;
+  accuracy: number;
+  n: number;
+}
+
+/** Mean time per method setting and budget (ms): prefill in layer mode, the whole generate() in input mode. */
+export interface TimingRow {
+  method: string;
+  budget: number | 'all';
+  prefillMs: number;
+}
+
+interface Outcome {
+  label: string;
+  budget: number | 'all';
+  right: boolean;
+  ms: number;
+}
+
+/** Per-case outcomes written to the checkpoint file. */
+interface CaseRecord {
+  index: number;
+  outcomes: Outcome[];
+}
+
+function settings(options: EvalOptions): { spec: MethodSpec; budget: number | 'all' }[] {
+  const list: { spec: MethodSpec; budget: number | 'all' }[] = [];
+  const none = options.methods.find((m) => m.method === 'none') ?? parseMethodSpec('none');
+  list.push({ spec: none, budget: 'all' });
+  for (const spec of options.methods) {
+    if (spec.method === 'none') continue;
+    for (const budget of options.budgets) list.push({ spec, budget });
+  }
+  return list;
+}
+
+function selectOptions(spec: MethodSpec): SelectOptions {
+  return { method: spec.method, ...spec.options } as SelectOptions;
+}
+
+/** Reads a prior JSON file. @throws ValidationError when it cannot be read or is not a prior. */
+export function readPrior(path: string): PositionalPrior {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new ValidationError('--prior', path, 'cannot be read');
+  }
+  return parsePrior(text, '--prior');
+}
+
+/**
+ * The prior shipped beside a model for a mode: `prior-attention.json` (layer mode: attention at layer K−1)
+ * or `prior.json` (input mode: the adapters' default importance), when present.
+ */
+export function defaultPriorPath(model: string, mode: 'input' | 'layer'): string | undefined {
+  const path = join(resolve(model), mode === 'layer' ? 'prior-attention.json' : 'prior.json');
+  return existsSync(path) ? path : undefined;
+}
+
+/**
+ * Runs the evaluation; resolves to the accuracy rows (method `none` with budget `"all"` first) and timings.
+ * @throws ValidationError for a model without the split export in layer mode, or unreadable images.
+ */
+export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]; timing: TimingRow[] }> {
+  const list = settings(options);
+  for (const { spec } of list) if (spec.method !== 'none') select(toyInput(), { ...selectOptions(spec) }); // validate options early
+  if (options.mode === 'layer' && !hasSplitExport(options.model)) {
+    throw new ValidationError('--mode', 'layer', `needs a model with the split export (config.json d2pruner.split_layer); ${options.model} has none`);
+  }
+  const done = new Map<number, Outcome[]>();
+  if (options.checkpoint && existsSync(options.checkpoint)) {
+    for (const line of (await readFile(options.checkpoint, 'utf8')).split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const record = JSON.parse(line) as CaseRecord;
+        done.set(record.index, record.outcomes);
+      } catch {
+        // a line cut by an interruption: that case runs again
+      }
+    }
+  }
+  const transformers: any = await import('@huggingface/transformers'); // eslint-disable-line @typescript-eslint/no-explicit-any
+  transformers.env.allowRemoteModels = false;
+  const runner = options.mode === 'layer' ? await layerRunner(options, list, transformers) : await inputRunner(options, list, transformers);
+  let count = 0;
+  for (let index = 0; index < options.cases.length; index++) {
+    if (!done.has(index)) {
+      const c = options.cases[index]!;
+      const imagePath = join(options.dataDir, c.image);
+      if (!existsSync(imagePath)) throw new ValidationError('--data', c.image, `image not found in ${options.dataDir}`);
+      const image = await transformers.RawImage.read(imagePath);
+      const outcomes = await runner(c, image);
+      done.set(index, outcomes);
+      if (options.checkpoint) await appendFile(options.checkpoint, JSON.stringify({ index, outcomes } satisfies CaseRecord) + '\n');
+    }
+    options.onProgress?.(++count);
+  }
+  return summarize(options.cases, list, done);
+}
+
+type Runner = (c: EvalCase, image: unknown) => Promise<Outcome[]>;
+
+function chatText(processor: any, prompt: string): string {
+  const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: prompt }] }];
+  try {
+    return processor.apply_chat_template(messages, { tokenize: false, add_generation_prompt: true });
+  } catch {
+    return `<image>${prompt}`;
+  }
+}
+
+async function layerRunner(options: EvalOptions, list: ReturnType<typeof settings>, transformers: any): Promise<Runner> {
+  const split = await SplitDecoderModel.load(options.model);
+  const processor = await transformers.AutoProcessor.from_pretrained(resolve(options.model));
+  const maxNewTokens = options.maxNewTokens ?? 8;
+  return async (c, image) => {
+    const inputs = await processor(image, chatText(processor, c.prompt));
+    const state = await split.prefill(inputs.input_ids.data, inputs.pixel_values);
+    const outcomes: Outcome[] = [];
+    for (const { spec, budget } of list) {
+      const prune =
+        spec.method === 'none'
+          ? undefined
+          : ({ features, dims, importance, grid }: { features: Float32Array; dims: [number, number]; importance: Float32Array; grid: { rows: number; cols: number } }) => {
+              const prior = spec.usePrior && options.prior ? Float32Array.from(options.prior.values) : undefined;
+              const selection = select({ features, dims, importance, prior, grid, budget: budget as number }, selectOptions(spec));
+              return { keep: selection.keep, features: selection.features };
+            };
+      const result = await split.decode(state, { prune, maxNewTokens });
+      const answer = processor.tokenizer.decode(result.tokens, { skip_special_tokens: true });
+      outcomes.push({ label: spec.label, budget, right: scoreAnswer(c, answer), ms: result.prefillMs });
+    }
+    return outcomes;
+  };
+}
+
+async function inputRunner(options: EvalOptions, list: ReturnType<typeof settings>, transformers: any): Promise<Runner> {
+  const { loadVisionLanguageModel, promptInputs } = await import('../adapters/transformers/load.js');
+  const { withTokenPruning } = await import('../adapters/transformers/index.js');
+  const loaded = await loadVisionLanguageModel(options.model);
+  const models = list.map(({ spec, budget }) =>
+    spec.method === 'none'
+      ? loaded.model
+      : withTokenPruning(loaded.model, {
+          method: spec.method,
+          budget: budget as number,
+          ...(spec.usePrior && options.prior ? { prior: options.prior } : {}),
+          tokenizer: loaded.processor,
+          ...spec.options,
+        }),
+  );
+  const maxNewTokens = options.maxNewTokens ?? 8;
+  void transformers;
+  return async (c, image) => {
+    const inputs = await promptInputs(loaded, image, c.prompt);
+    const prompt = inputs.input_ids.dims[1];
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const start = performance.now();
+      const out = await models[i].generate({ ...inputs, max_new_tokens: maxNewTokens, do_sample: false });
+      const ms = performance.now() - start; // whole generate(): the unpruned model reports no prefill time
+      const answer = loaded.processor.batch_decode(out.slice(null, [prompt, null]), { skip_special_tokens: true })[0];
+      outcomes.push({ label: list[i]!.spec.label, budget: list[i]!.budget, right: scoreAnswer(c, answer), ms });
+    }
+    return outcomes;
+  };
+}
+
+function summarize(cases: EvalCase[], list: ReturnType<typeof settings>, done: Map<number, Outcome[]>) {
+  const tasks = [...new Set(cases.map((c) => c.task))];
+  const rows: ResultRow[] = [];
+  const timing: TimingRow[] = [];
+  for (const { spec, budget } of list) {
+    let ms = 0;
+    let runs = 0;
+    for (const task of tasks) {
+      let right = 0;
+      let n = 0;
+      cases.forEach((c, index) => {
+        if (c.task !== task) return;
+        const outcome = done.get(index)?.find((o) => o.label === spec.label && o.budget === budget);
+        if (!outcome) return;
+        n++;
+        right += outcome.right ? 1 : 0;
+        ms += outcome.ms;
+        runs++;
+      });
+      rows.push({ method: spec.label, budget, task, accuracy: n > 0 ? right / n : 0, n });
+    }
+    timing.push({ method: spec.label, budget, prefillMs: runs > 0 ? ms / runs : 0 });
+  }
+  return { rows, timing };
+}
+
+function toyInput() {
+  return {
+    features: Float32Array.from([1, 0, 0, 1, 1, 1, 0.5, 0.2]),
+    dims: [4, 2] as [number, number],
+    importance: Float32Array.from([0.1, 0.2, 0.3, 0.4]),
+    prior: Float32Array.from([0.25, 0.25, 0.25, 0.25]),
+    grid: { rows: 2, cols: 2 },
+    budget: 2,
+  };
+}
+
