@@ -7,6 +7,7 @@ import { registerDemo } from './demo.js';
 import { registerFlops } from './flops.js';
 import { registerVisualize } from './visualize.js';
 import { registerTestbed } from './testbed.js';
+import { registerEval } from './eval.js';
 import { registerGenerate } from './generate.js';
 import { registerCalibrate } from './calibrate.js';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerFlops(program);
   registerVisualize(program);
   registerTestbed(program);
+  registerEval(program);
   registerGenerate(program);
   registerCalibrate(program);
   return program;
