@@ -1,7 +1,24 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { ValidationError } from '../core/errors.js';
+import { stringifyPrior } from '../importance/prior.js';
 import { writeDataset } from '../testbed/dataset.js';
+import { calibrateLayerPrior, type CalibrationInput } from '../testbed/prior.js';
+import { SplitDecoderModel } from '../testbed/split-decoder.js';
+import { listImages, priorHeatmap, writeAtomic } from './calibrate.js';
+import { TESTBED_MODEL } from './eval.js';
 import { createProgress } from './progress.js';
 import { UsageError } from './errors.js';
+
+interface PriorFlags {
+  model?: string;
+  images: string;
+  prompt: string;
+  limit?: string;
+  out: string;
+  quiet?: boolean;
+}
 
 interface GenerateFlags {
   seed: string;
@@ -46,5 +63,45 @@ export function registerTestbed(program: Command): void {
       });
       progress.stop();
       if (!flags.quiet) process.stderr.write(`wrote ${count} scenes and ${cases} cases to ${flags.out}\n`);
+    });
+
+  testbed
+    .command('prior')
+    .description('positional prior for pruning at layer K: mean attention of the last prompt token at layer K-1 per grid position (heat-map PNG beside it)')
+    .option('--model <dir>', 'model folder with the split export (default: the shipped testbed model)')
+    .requiredOption('--images <dir>', 'folder of calibration images')
+    .option('--prompt <text>', 'one generic prompt for every image', 'what is there?')
+    .option('--limit <n>', 'use at most n images')
+    .requiredOption('--out <file>', 'prior JSON to write')
+    .option('--quiet', 'no progress output')
+    .action(async (flags: PriorFlags) => {
+      const model = resolve(flags.model ?? TESTBED_MODEL);
+      let limit: number | undefined;
+      if (flags.limit !== undefined) {
+        limit = Number(flags.limit);
+        if (!Number.isInteger(limit) || limit < 1) throw new ValidationError('--limit', flags.limit, 'must be an integer ≥ 1');
+      }
+      if (!existsSync(join(model, 'config.json'))) throw new ValidationError('--model', model, 'is not a model folder (no config.json)');
+      const images = listImages(flags.images, limit);
+      const split = await SplitDecoderModel.load(model);
+      const transformers: any = await import('@huggingface/transformers'); // eslint-disable-line @typescript-eslint/no-explicit-any
+      transformers.env.allowRemoteModels = false;
+      const processor = await transformers.AutoProcessor.from_pretrained(model);
+      const text = processor.apply_chat_template([{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: flags.prompt }] }], {
+        tokenize: false,
+        add_generation_prompt: true,
+      });
+      const progress = createProgress({ total: images.length, label: 'prior', quiet: flags.quiet });
+      async function* inputs(): AsyncGenerator<CalibrationInput> {
+        for (const path of images) {
+          const encoded = await processor(await transformers.RawImage.read(path), text);
+          yield { inputIds: encoded.input_ids.data, pixelValues: encoded.pixel_values };
+        }
+      }
+      const prior = await calibrateLayerPrior(split, inputs(), { prompt: flags.prompt, modelId: flags.model ?? 'models/testbed', onProgress: (d) => progress.update(d) });
+      progress.stop();
+      writeAtomic(resolve(flags.out), `${stringifyPrior(prior)}\n`);
+      writeAtomic(resolve(flags.out).replace(/\.json$/i, '') + '.png', await priorHeatmap(prior));
+      process.stdout.write(`wrote ${flags.out} (${prior.provider}, ${prior.imageCount} images)\n`);
     });
 }
