@@ -15,6 +15,8 @@
  *   --reps N           timed repetitions per configuration
  *   --new-tokens K     tokens generated per run (≥ 2)
  *   --threads N        onnxruntime intra-op threads (default: onnxruntime's choice)
+ *   --no-spin          stop onnxruntime's worker threads from spin-waiting between runs (much faster on a
+ *                      small or busy machine, where spinning threads compete with the JS thread and each other)
  *   --out DIR          where e2e.json, e2e.md and e2e.png go (default bench/out)
  *   --from FILE        re-render table and plot from a previous e2e.json (no runs)
  *   --quiet            no progress output
@@ -49,6 +51,8 @@ interface WorkerTask {
   reps: number;
   newTokens: number;
   threads: number | null;
+  /** Turn off onnxruntime's thread-pool spin-waiting (session.intra_op/inter_op.allow_spinning = 0). */
+  noSpin: boolean;
 }
 
 interface RunSample {
@@ -85,8 +89,10 @@ async function runWorker(task: WorkerTask): Promise<WorkerResult> {
   const started = performance.now();
   const processor: any = await AutoProcessor.from_pretrained(dir);
   const modelClass: any = BENCH_PRESETS[task.preset].modelType === 'llava_qwen2' ? LlavaQwen2ForCausalLM : LlavaForConditionalGeneration;
-  const sessionOptions = task.threads ? { intraOpNumThreads: task.threads, interOpNumThreads: 1 } : undefined;
-  const model: any = await modelClass.from_pretrained(dir, { dtype: 'fp32', device: 'cpu', session_options: sessionOptions });
+  const sessionOptions: Record<string, unknown> = {};
+  if (task.threads) Object.assign(sessionOptions, { intraOpNumThreads: task.threads, interOpNumThreads: 1 });
+  if (task.noSpin) sessionOptions.extra = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
+  const model: any = await modelClass.from_pretrained(dir, { dtype: 'fp32', device: 'cpu', session_options: Object.keys(sessionOptions).length ? sessionOptions : undefined });
   const loadMs = performance.now() - started;
   const rssAfterLoadMb = process.memoryUsage().rss / 2 ** 20;
 
@@ -343,6 +349,7 @@ async function main(): Promise<void> {
       reps: { type: 'string' },
       'new-tokens': { type: 'string' },
       threads: { type: 'string' },
+      'no-spin': { type: 'boolean' },
       out: { type: 'string' },
       quiet: { type: 'boolean' },
       from: { type: 'string' },
@@ -365,6 +372,7 @@ async function main(): Promise<void> {
   const reps = positiveInt(values.reps, 'reps', full ? 5 : 3);
   const newTokens = positiveInt(values['new-tokens'], 'new-tokens', full ? 16 : 8, 2);
   const threads = values.threads === undefined ? null : positiveInt(values.threads, 'threads', 1);
+  const noSpin = Boolean(values['no-spin']);
   const outDir = resolve(values.out ?? join(REPO, 'bench', 'out'));
   const quiet = Boolean(values.quiet);
   const log = (msg: string) => {
@@ -381,8 +389,8 @@ async function main(): Promise<void> {
   const tasks: WorkerTask[] = [];
   for (const preset of presets) {
     for (const n of tokens) {
-      tasks.push({ preset, visualTokens: n, budget: null, reps, newTokens, threads });
-      for (const b of budgetList) tasks.push({ preset, visualTokens: n, budget: b, reps, newTokens, threads });
+      tasks.push({ preset, visualTokens: n, budget: null, reps, newTokens, threads, noSpin });
+      for (const b of budgetList) tasks.push({ preset, visualTokens: n, budget: b, reps, newTokens, threads, noSpin });
     }
   }
   log(`e2e: ${tasks.length} configurations × (1 warm-up + ${reps} runs), ${newTokens} new tokens each, ${os.cpus().length} CPUs`);
@@ -408,7 +416,7 @@ async function main(): Promise<void> {
     totalMemMb: Math.round(os.totalmem() / 2 ** 20),
     onnxruntime: 'onnxruntime-node (CPU, fp32)',
   };
-  await writeOutputs(outDir, environment, { presets, tokens, budgets: budgetList, reps, newTokens, threads, prompt: BENCH_PROMPT }, results);
+  await writeOutputs(outDir, environment, { presets, tokens, budgets: budgetList, reps, newTokens, threads, noSpin, prompt: BENCH_PROMPT }, results);
 }
 
 /** Writes e2e.json, e2e.md, e2e.svg and e2e.png, prints the table and the targets. */
