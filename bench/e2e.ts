@@ -243,9 +243,9 @@ function markdownTable(rows: Row[]): string {
 
 /** TTFT (median, with min–max bars) against kept visual tokens, one line per model × visual-token count. */
 function plotSvg(rows: Row[]): string {
-  const width = 760;
+  const width = 800;
   const height = 440;
-  const margin = { left: 70, right: 200, top: 40, bottom: 50 };
+  const margin = { left: 70, right: 230, top: 40, bottom: 50 };
   const groups = new Map<string, Row[]>();
   for (const r of rows) {
     const key = `${r.preset} · ${r.visualTokens} tokens`;
