@@ -59,7 +59,7 @@ async function load(): Promise<void> {
   await model.generate({ ...(await prepare()), max_new_tokens: 2, do_sample: false });
   const fixture = !config._name_or_path && (await fetch(`/models/${MODEL_ID}/fixture.json`)).ok;
   $('note').textContent = fixture
-    ? 'Model: the tiny random-weight test fixture (models/testbed is not built yet), so answers are noise; the pruning, counts, overlay and timings are real.'
+    ? `Model: a tiny random-weight ${config.model_type} test fixture (models/testbed is not there), so answers are noise; the pruning, counts, overlay and timings are real.`
     : `Model: ${config.model_type} from /models/${MODEL_ID}/ (served locally), transformers.js on onnxruntime-web (wasm, 1 thread).`;
   status.textContent = `Ready: ${config.model_type}, ${tokensPerImage} visual tokens per image, onnxruntime-web wasm.`;
   status.dataset.ready = 'true';
