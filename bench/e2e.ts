@@ -291,5 +291,8 @@ async function writeOutputs(
 
 main().catch((error: unknown) => {
   process.stderr.write(`bench:e2e: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
+  // bad options (ours or parseArgs') exit 2, failures while running exit 1
+  const code = (error as { code?: string }).code ?? '';
+  const usage = error instanceof Error && (error.message.startsWith('--') || code.startsWith('ERR_PARSE_ARGS'));
+  process.exit(usage ? 2 : 1);
 });
