@@ -168,6 +168,8 @@ def main():
     state = torch.load(args.checkpoint)
     model.load_state_dict(state["model"])
     model.eval()
+    with torch.no_grad():
+        model.decoder.lm_head.weight.copy_(model.lm_weight())  # bake the tied readout rows into lm_head
     t, k = cfg["text"], cfg["split_layer"]
     onnx_dir = os.path.join(args.out, "onnx")
     os.makedirs(onnx_dir, exist_ok=True)

@@ -221,11 +221,11 @@ class Decoder(nn.Module):
             presents.append((k, v))
         return x, presents, last_attn
 
-    def logits(self, x):
-        return self.lm_head(self.norm(x))
+    def logits(self, x, lm_weight=None):
+        return F.linear(self.norm(x), self.lm_head.weight if lm_weight is None else lm_weight)
 
     # --- training path: one image prefix shared by Q questions (same maths as Q separate sequences) ---
-    def forward_shared(self, prefix, questions):
+    def forward_shared(self, prefix, questions, lm_weight=None):
         """prefix [B, P, d] (bos + image embeds, positions 0..P-1); questions [B, Q, T] token ids at positions
         P..P+T-1, each attending to the prefix and causally to itself. Returns logits [B, Q, T, V]."""
         B, P, d = prefix.shape
@@ -259,7 +259,7 @@ class Decoder(nn.Module):
             xp = xp + layer.mlp(layer.mlp_norm(xp))
             xq = xq + a.o(a.merge(out_q))
             xq = xq + layer.mlp(layer.mlp_norm(xq))
-        return self.logits(xq)
+        return self.logits(xq, lm_weight)
 
 
 class TestbedVLM(nn.Module):
@@ -269,9 +269,29 @@ class TestbedVLM(nn.Module):
         self.vision = VisionEncoder(cfg)
         self.projector = Projector(cfg)
         self.decoder = Decoder(cfg)
+        # Training-time readouts on the projector output (the image tokens the decoder sees). The output rows of
+        # the colour, shape and coordinate tokens are these readouts' weights (tied), so a decoder that copies an
+        # attended image token to its output can already name the token's colour, shape and box; export bakes the
+        # tied rows into lm_head, which is then an ordinary linear layer.
+        d = cfg["text"]["hidden_size"]
+        self.read_shape = nn.Linear(d, len(SHAPES) + 1, bias=False)
+        self.read_color = nn.Linear(d, len(COLORS) + 1, bias=False)
+        self.read_box = nn.Linear(d, 4 * (COORD_BINS + 1), bias=False)
+        vocab = {w: i for i, w in enumerate(VOCAB)}
+        self.register_buffer("tied_ids", torch.tensor(
+            [vocab[s] for s in SHAPES] + [vocab[c] for c in COLORS] + [vocab[c] for c in COORDS]), persistent=False)
 
     def image_features(self, pixel_values):
         return self.projector(self.vision(pixel_values))
+
+    def readouts(self, img):
+        b, n, _ = img.shape
+        return self.read_shape(img), self.read_color(img), None, self.read_box(img).view(b, n, 4, COORD_BINS + 1)
+
+    def lm_weight(self):
+        """lm_head's weight with the tied rows (shape words, colour words, coordinate tokens) from the readouts."""
+        tied = torch.cat([self.read_shape.weight[1:], self.read_color.weight[1:], self.read_box.weight], dim=0)
+        return self.decoder.lm_head.weight.index_put((self.tied_ids,), tied)
 
 
 def normalize_pixels(rgb_uint8):

@@ -91,14 +91,14 @@ def pretrain_loss(model, px, labels):
     return dense_loss(model, model.vision(px), labels)
 
 
-def dense_loss(model, feats, labels):
-    shape, color, center, box = model.vision.dense(feats)
+def dense_loss(model, feats, labels, heads=None):
+    shape, color, center, box = (heads or model.vision.dense)(feats)
     lab = torch.from_numpy(labels.astype(np.int64))
     box_t = lab[..., 3:7].clone()
     box_t[box_t == 255] = -100
     l_shape = F.cross_entropy(shape.float().flatten(0, 1), lab[..., 0].flatten())
     l_color = F.cross_entropy(color.float().flatten(0, 1), lab[..., 1].flatten())
-    l_center = F.cross_entropy(center.float().flatten(0, 1), lab[..., 2].flatten(), weight=torch.tensor([1.0, 4.0]))
+    l_center = 0.0 if center is None else F.cross_entropy(center.float().flatten(0, 1), lab[..., 2].flatten(), weight=torch.tensor([1.0, 4.0]))
     l_box = F.cross_entropy(box.float().flatten(0, 2), box_t.flatten(), ignore_index=-100)
     with torch.no_grad():
         fg = lab[..., 0] > 0
@@ -110,18 +110,19 @@ def dense_loss(model, feats, labels):
     return l_shape + l_color + l_center + l_box, acc
 
 
-def vlm_logits(model, px, seq, feats=None):
-    if feats is None:
-        with torch.no_grad():
-            feats = model.vision(px)
-    img = model.projector(feats)
+def vlm_logits(model, px, seq, feats=None, img=None):
+    if img is None:
+        if feats is None:
+            with torch.no_grad():
+                feats = model.vision(px)
+        img = model.projector(feats)
     bos = model.decoder.embed(torch.full((img.shape[0], 1), BOS, dtype=torch.long))
     prefix = torch.cat([bos.to(img.dtype), img], dim=1)
-    return model.decoder.forward_shared(prefix, seq[:, :, :-1])
+    return model.decoder.forward_shared(prefix, seq[:, :, :-1], model.lm_weight())
 
 
-def vlm_loss(model, px, seq, answer, feats=None):
-    logits = vlm_logits(model, px, seq, feats).float()
+def vlm_loss(model, px, seq, answer, feats=None, img=None):
+    logits = vlm_logits(model, px, seq, feats, img).float()
     target = seq[:, :, 1:]
     mask = answer[:, :, 1:].float()
     ce = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none").view(target.shape)
@@ -238,6 +239,7 @@ def main():
     path2 = os.path.join(ckpt_dir, "vlm.pt")
     dense_weight = vc.get("dense_weight", 0.0)
     params2 = list(model.projector.parameters()) + list(model.decoder.parameters())
+    params2 += list(model.read_shape.parameters()) + list(model.read_color.parameters()) + list(model.read_box.parameters())
     if dense_weight > 0:
         params2 += list(model.vision.parameters())
     else:
@@ -269,9 +271,12 @@ def main():
             px = train.pixels(idx)
             if dense_weight > 0:
                 feats = model.vision(px)
+                img = model.projector(feats)
                 l_dense, dense_acc = dense_loss(model, feats, train.labels[idx])
-                l_vlm, _ = vlm_loss(model, px, seq, answer, feats)
-                loss = l_vlm + dense_weight * l_dense
+                l_read, read_acc = dense_loss(model, img, train.labels[idx], model.readouts)
+                dense_acc = {**dense_acc, **{"read_" + k: v for k, v in read_acc.items()}}
+                l_vlm, _ = vlm_loss(model, px, seq, answer, feats, img)
+                loss = l_vlm + dense_weight * (l_dense + l_read)
             else:
                 l_vlm, _ = vlm_loss(model, px, seq, answer)
                 loss, dense_acc = l_vlm, {}
