@@ -1,6 +1,6 @@
 import { argmax } from '../core/order.js';
 import { selectionFromIndices } from '../core/result.js';
-import { cosineRow, rowCosine, rowNorms } from '../core/similarity.js';
+import { cosineRow, nearestCosines, rowNorms } from '../core/similarity.js';
 import type { PreparedInput, Selection } from '../core/types.js';
 import { NO_OPTIONS, type NoOptions } from './defaults.js';
 import type { MethodDefinition } from './method.js';
@@ -12,15 +12,8 @@ import type { MethodDefinition } from './method.js';
 function runDivPrune(input: PreparedInput): Selection {
   const { features, tokens, dim, budget } = input;
   const norms = rowNorms(features, tokens, dim);
-  const nearest = new Float64Array(tokens).fill(Infinity);
-  if (tokens === 1) nearest[0] = 0;
-  for (let i = 0; i < tokens; i++) {
-    for (let j = i + 1; j < tokens; j++) {
-      const distance = 1 - rowCosine(features, dim, norms, i, j);
-      if (distance < nearest[i]) nearest[i] = distance;
-      if (distance < nearest[j]) nearest[j] = distance;
-    }
-  }
+  const nearestCosine = nearestCosines(features, tokens, dim, norms);
+  const nearest = nearestCosine.map((cosine) => 1 - cosine); // N = 1: distance Infinity, still the argmax
   const chosen = new Uint8Array(tokens);
   const picks = new Int32Array(budget);
   const row = new Float64Array(tokens);

@@ -106,3 +106,34 @@ describe('visionzip', () => {
     expect(Array.from(s.features!)).toEqual(Array.from(features));
   });
 });
+
+describe('divprune matches a naive all-pairs version', () => {
+  it('on 60 seeded cases, including N not a multiple of the 4×4 block', () => {
+    for (let seed = 0; seed < 60; seed++) {
+      const g = seeded(100 + seed);
+      const tokens = g.int(1, 23);
+      const dim = g.int(1, 6);
+      const features = Float32Array.from({ length: tokens * dim }, () => g.next() * 2 - 1);
+      const budget = g.int(1, tokens);
+      const row = (i: number) => Array.from(features.subarray(i * dim, (i + 1) * dim));
+      const cosine = (i: number, j: number) => {
+        const a = row(i), b = row(j);
+        const dot = a.reduce((s, x, d) => s + x * b[d], 0);
+        const n = Math.hypot(...a) * Math.hypot(...b);
+        return n === 0 ? 0 : dot / n;
+      };
+      const nearest = [...Array(tokens).keys()].map((i) => Math.min(...[...Array(tokens).keys()].filter((j) => j !== i).map((j) => 1 - cosine(i, j))));
+      const picks = [nearest.indexOf(Math.max(...nearest))];
+      while (picks.length < budget) {
+        let best = -1, bestDistance = -Infinity;
+        for (let j = 0; j < tokens; j++) {
+          if (picks.includes(j)) continue;
+          const distance = Math.min(...picks.map((i) => 1 - cosine(i, j)));
+          if (distance > bestDistance + 1e-12) { best = j; bestDistance = distance; }
+        }
+        picks.push(best);
+      }
+      expect({ seed, keep: kept(select({ features, dims: [tokens, dim], budget }, { method: 'divprune' })) }).toEqual({ seed, keep: picks.sort((a, b) => a - b) });
+    }
+  });
+});
