@@ -1,11 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { UsageError } from '../../src/cli/errors.js';
 import { registerFlops } from '../../src/cli/flops.js';
 import { ValidationError } from '../../src/core/errors.js';
+import { decoderShapeFromConfig } from '../../src/flops.js';
 
 /** Runs `d2pruner flops ARGS` in-process and returns what it printed on stdout. */
 async function flops(...args: string[]): Promise<string> {
@@ -87,5 +89,13 @@ describe('d2pruner flops', () => {
       expect(error instanceof ValidationError || error instanceof UsageError, args.join(' ')).toBe(true);
       expect((error as Error).message, args.join(' ')).toMatch(message);
     }
+  });
+
+  const testbedConfig = resolve(dirname(fileURLToPath(import.meta.url)), '../../models/testbed/config.json');
+  it.skipIf(!existsSync(testbedConfig))('reads the shipped testbed model for --model testbed', async () => {
+    const json = JSON.parse(await flops('--model', 'testbed', '--budget', '64', '--json'));
+    expect(json.shape).toEqual(decoderShapeFromConfig(JSON.parse(readFileSync(testbedConfig, 'utf8'))));
+    expect(json.keptTokens).toBe(64);
+    expect(json.reduction).toBeGreaterThan(0);
   });
 });
