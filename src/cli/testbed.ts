@@ -104,4 +104,17 @@ export function registerTestbed(program: Command): void {
       writeAtomic(resolve(flags.out).replace(/\.json$/i, '') + '.png', await priorHeatmap(prior));
       process.stdout.write(`wrote ${flags.out} (${prior.provider}, ${prior.imageCount} images)\n`);
     });
+
+  testbed
+    .command('demo')
+    .description('the shipped model on a generated scene: a grounding and a yes/no question, unpruned vs d2pruner, with an overlay PNG')
+    .option('--model <dir>', 'model folder with the split export (default: the shipped testbed model)')
+    .option('--budget <n>', 'visual tokens kept by d2pruner', '64')
+    .option('--out <dir>', 'folder for the scene and overlay PNGs', 'demo-out')
+    .action(async (flags: { model?: string; budget: string; out: string }) => {
+      const budget = parseInteger(flags.budget, '--budget');
+      if (budget < 1 || budget > 576) throw new ValidationError('--budget', flags.budget, 'must be an integer in [1, 576]');
+      const { runTestbedDemo } = await import('../testbed/demo.js');
+      await runTestbedDemo({ model: flags.model ?? TESTBED_MODEL, out: flags.out, budget });
+    });
 }
