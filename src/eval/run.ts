@@ -174,7 +174,8 @@ export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]
       done.set(index, outcomes);
       if (options.checkpoint) await appendFile(options.checkpoint, JSON.stringify({ index, outcomes } satisfies CaseRecord) + '\n');
     }
-    options.onProgress?.(++count);
+    count++;
+    options.onProgress?.(count);
   }
   return summarize(options.cases, list, done);
 }

@@ -31,7 +31,8 @@ export async function calibrateLayerPrior(
       throw new ValidationError('inputs', state.importance.length, `each image must have ${rows}×${cols} visual tokens`);
     }
     for (let i = 0; i < sum.length; i++) sum[i]! += state.importance[i]!;
-    meta.onProgress?.(++count);
+    count++;
+    meta.onProgress?.(count);
   }
   if (count === 0) throw new ValidationError('inputs', 0, 'at least one calibration image is needed');
   return {
