@@ -277,6 +277,8 @@ class TestbedVLM(nn.Module):
         self.read_shape = nn.Linear(d, len(SHAPES) + 1, bias=False)
         self.read_color = nn.Linear(d, len(COLORS) + 1, bias=False)
         self.read_box = nn.Linear(d, 4 * (COORD_BINS + 1), bias=False)
+        # colour x shape as one class, so that a single key direction marks e.g. "red circle" (binding)
+        self.read_joint = nn.Linear(d, len(SHAPES) * len(COLORS) + 1, bias=False)
         vocab = {w: i for i, w in enumerate(VOCAB)}
         self.register_buffer("tied_ids", torch.tensor(
             [vocab[s] for s in SHAPES] + [vocab[c] for c in COLORS] + [vocab[c] for c in COORDS]), persistent=False)

@@ -240,6 +240,7 @@ def main():
     dense_weight = vc.get("dense_weight", 0.0)
     params2 = list(model.projector.parameters()) + list(model.decoder.parameters())
     params2 += list(model.read_shape.parameters()) + list(model.read_color.parameters()) + list(model.read_box.parameters())
+    params2 += list(model.read_joint.parameters())
     if dense_weight > 0:
         params2 += list(model.vision.parameters())
     else:
@@ -249,10 +250,13 @@ def main():
     step = 0
     if os.path.exists(path2):
         st = torch.load(path2)
-        model.load_state_dict(st["model"])
-        opt2.load_state_dict(st["opt"])
+        missing, _ = model.load_state_dict(st["model"], strict=False)
         step = st["step"]
-        log(f"vlm: resumed at step {step}", log_path)
+        if missing:  # a readout added after this checkpoint: fresh optimizer state
+            log(f"vlm: resumed at step {step} with new parameters {missing} (optimizer state reset)", log_path)
+        else:
+            opt2.load_state_dict(st["opt"])
+            log(f"vlm: resumed at step {step}", log_path)
     by_objects = [np.nonzero(train.objects <= k)[0] for k in range(7)]
     t0 = time.time()
     while step < vc["steps"]:
@@ -274,6 +278,11 @@ def main():
                 img = model.projector(feats)
                 l_dense, dense_acc = dense_loss(model, feats, train.labels[idx])
                 l_read, read_acc = dense_loss(model, img, train.labels[idx], model.readouts)
+                lab = torch.from_numpy(train.labels[idx].astype(np.int64))
+                joint = torch.where(lab[..., 0] > 0, 1 + (lab[..., 0] - 1) * 6 + (lab[..., 1] - 1).clamp(min=0), 0)
+                joint_logits = model.read_joint(img).float()
+                l_read = l_read + F.cross_entropy(joint_logits.flatten(0, 1), joint.flatten())
+                read_acc["joint_fg"] = (joint_logits.argmax(-1) == joint)[lab[..., 0] > 0].float().mean().item()
                 dense_acc = {**dense_acc, **{"read_" + k: v for k, v in read_acc.items()}}
                 l_vlm, _ = vlm_loss(model, px, seq, answer, feats, img)
                 loss = l_vlm + dense_weight * (l_dense + l_read)
