@@ -121,13 +121,16 @@ def vlm_logits(model, px, seq, feats=None, img=None):
     return model.decoder.forward_shared(prefix, seq[:, :, :-1], model.lm_weight())
 
 
-def vlm_loss(model, px, seq, answer, feats=None, img=None):
+def vlm_loss(model, px, seq, answer, feats=None, img=None, weights=None):
+    """Mean over questions of the mean answer-token cross-entropy; `weights` [B, Q] weighs the questions."""
     logits = vlm_logits(model, px, seq, feats, img).float()
     target = seq[:, :, 1:]
     mask = answer[:, :, 1:].float()
     ce = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none").view(target.shape)
     per_q = (ce * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-    return per_q.mean(), logits
+    if weights is None:
+        return per_q.mean(), logits
+    return (per_q * weights).sum() / weights.sum(), logits
 
 
 def box_from_tokens(tokens, inv_vocab):
@@ -284,7 +287,8 @@ def main():
                 l_read = l_read + F.cross_entropy(joint_logits.flatten(0, 1), joint.flatten())
                 read_acc["joint_fg"] = (joint_logits.argmax(-1) == joint)[lab[..., 0] > 0].float().mean().item()
                 dense_acc = {**dense_acc, **{"read_" + k: v for k, v in read_acc.items()}}
-                l_vlm, _ = vlm_loss(model, px, seq, answer, feats, img)
+                task_w = torch.tensor([vc.get("task_weights", {}).get(t, 1.0) for t in TASKS])
+                l_vlm, _ = vlm_loss(model, px, seq, answer, feats, img, task_w[torch.from_numpy(train.task[idx[:, None], qsel])])
                 loss = l_vlm + dense_weight * (l_dense + l_read)
             else:
                 l_vlm, _ = vlm_loss(model, px, seq, answer)
