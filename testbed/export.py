@@ -170,6 +170,11 @@ def main():
     model.eval()
     with torch.no_grad():
         model.decoder.lm_head.weight.copy_(model.lm_weight())  # bake the tied readout rows into lm_head
+        for layer in model.decoder.layers:  # fold the query temperature into the query weights
+            a = layer.attn
+            scale = a.log_scale.exp().view(a.heads, 1, 1)
+            a.q.weight.copy_((a.q.weight.view(a.heads, a.head_dim, -1) * scale).view_as(a.q.weight))
+            a.log_scale.zero_()
     t, k = cfg["text"], cfg["split_layer"]
     onnx_dir = os.path.join(args.out, "onnx")
     os.makedirs(onnx_dir, exist_ok=True)

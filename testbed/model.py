@@ -143,6 +143,12 @@ class Attention(nn.Module):
         self.k = nn.Linear(d, self.kv_heads * self.head_dim, bias=False)
         self.v = nn.Linear(d, self.kv_heads * self.head_dim, bias=False)
         self.o = nn.Linear(self.heads * self.head_dim, d, bias=False)
+        # Per-head log temperature on the queries (training aid for sharp, selective attention over 576 image
+        # tokens); export folds exp(log_scale) into the query weights, so the exported graph is plain attention.
+        self.log_scale = nn.Parameter(torch.zeros(self.heads, 1, 1))
+
+    def query(self, h):
+        return self.split(self.q(h), self.heads) * self.log_scale.exp()
 
     def split(self, x, heads):  # [..., S, heads*hd] -> [..., heads, S, hd]
         shape = x.shape[:-1] + (heads, self.head_dim)
@@ -177,7 +183,7 @@ class Layer(nn.Module):
         Returns x, k, v (the full cache, [B, kv_heads, T, hd]) and the head-averaged attention of the last query [B, T]."""
         a = self.attn
         h = self.attn_norm(x)
-        q = apply_rope(a.split(a.q(h), a.heads), cos, sin)
+        q = apply_rope(a.query(h), cos, sin)
         k = apply_rope(a.split(a.k(h), a.kv_heads), cos, sin)
         v = a.split(a.v(h), a.kv_heads)
         if past_k is not None:
@@ -243,12 +249,12 @@ class Decoder(nn.Module):
             a = layer.attn
             s = 1.0 / math.sqrt(hd)
             hp = layer.attn_norm(xp)
-            qp = apply_rope(a.split(a.q(hp), a.heads), cos_p, sin_p)  # [B, H, P, hd]
+            qp = apply_rope(a.query(hp), cos_p, sin_p)  # [B, H, P, hd]
             kp = a.expand_kv(apply_rope(a.split(a.k(hp), a.kv_heads), cos_p, sin_p))
             vp = a.expand_kv(a.split(a.v(hp), a.kv_heads))
             probs = ((qp @ kp.transpose(-1, -2)) * s + causal_p).softmax(-1)
             hq = layer.attn_norm(xq)
-            qq = apply_rope(a.split(a.q(hq), a.heads), cos_q, sin_q)  # [B, Q, H, T, hd]
+            qq = apply_rope(a.query(hq), cos_q, sin_q)  # [B, Q, H, T, hd]
             kq = a.expand_kv(apply_rope(a.split(a.k(hq), a.kv_heads), cos_q, sin_q))
             vq = a.expand_kv(a.split(a.v(hq), a.kv_heads))
             s_img = torch.einsum("bqhtd,bhpd->bqhtp", qq, kp) * s

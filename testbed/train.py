@@ -249,7 +249,10 @@ def main():
     else:
         for p in model.vision.parameters():
             p.requires_grad_(False)
-    opt2 = torch.optim.AdamW(params2, lr=vc["lr"], weight_decay=vc.get("weight_decay", 0.0), betas=(0.9, 0.98))
+    scale_params = [p for n, p in model.named_parameters() if n.endswith("log_scale")]
+    params2 = [p for p in params2 if all(p is not q for q in scale_params)]
+    lr_mult = [1.0, vc.get("scale_lr_mult", 1.0)]
+    opt2 = torch.optim.AdamW([{"params": params2}, {"params": scale_params}], lr=vc["lr"], weight_decay=vc.get("weight_decay", 0.0), betas=(0.9, 0.98))
     step = 0
     if os.path.exists(path2):
         st = torch.load(path2)
@@ -272,8 +275,8 @@ def main():
         qsel = np.stack([rng.choice(train.q, vc["questions"], replace=False) for _ in idx])
         seq = torch.from_numpy(train.seq[idx[:, None], qsel])
         answer = torch.from_numpy(train.answer[idx[:, None], qsel])
-        for g in opt2.param_groups:
-            g["lr"] = lr_at(step, vc["steps"], vc["lr"], vc["warmup"])
+        for g, mult in zip(opt2.param_groups, lr_mult):
+            g["lr"] = mult * lr_at(step, vc["steps"], vc["lr"], vc["warmup"])
         with autocast(cfg):
             px = train.pixels(idx)
             if dense_weight > 0:
@@ -302,7 +305,8 @@ def main():
             log(f"bench vlm: {(time.time() - t0) / 5:.2f} s/step (batch {vc['batch']} x {vc['questions']} questions)", log_path)
             return
         if step % vc["log_every"] == 0:
-            log(f"vlm step {step}/{vc['steps']} loss {l_vlm.item():.4f} " + " ".join(f"{k} {v:.3f}" for k, v in dense_acc.items()) + f" lr {lr_at(step, vc['steps'], vc['lr'], vc['warmup']):.2e} max_objects {max_objects} ({time.time() - t0:.0f}s)", log_path)
+            scales = " ".join(f"{p.exp().mean().item():.2f}" for p in scale_params)
+            log(f"vlm step {step}/{vc['steps']} loss {l_vlm.item():.4f} " + " ".join(f"{k} {v:.3f}" for k, v in dense_acc.items()) + f" q_scale {scales} lr {lr_at(step, vc['steps'], vc['lr'], vc['warmup']):.2e} max_objects {max_objects} ({time.time() - t0:.0f}s)", log_path)
         if step % vc["save_every"] == 0 or step == vc["steps"]:
             save(path2, model=model.state_dict(), opt=opt2.state_dict(), step=step)
         if step % vc["eval_every"] == 0 or step == vc["steps"]:
