@@ -1,39 +1,23 @@
 import type { Command } from 'commander';
 import { syntheticInput, type FeatureKind } from '../bench/synthetic.js';
 import { timeRuns } from '../bench/timing.js';
-import { ValidationError } from '../core/errors.js';
 import { select, type SelectOptions } from '../select.js';
 import { UsageError } from './errors.js';
-
-function integerFlag(name: string, min: number) {
-  return (text: string): number => {
-    const value = Number(text);
-    if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < min) {
-      throw new ValidationError(`--${name}`, text, `must be an integer >= ${min}`);
-    }
-    return value;
-  };
-}
-
-function budgetFlag(text: string): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new ValidationError('--budget', text, 'must be an integer or a fraction in (0, 1)');
-  return value;
-}
+import { budgetFlag, integerFlag, methodFlag } from './flags.js';
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks');
   bench
     .command('select')
     .description('time one selection method on seeded synthetic inputs (warm-up, then repeated runs)')
-    .requiredOption('--tokens <N>', 'number of visual tokens', integerFlag('tokens', 1))
-    .requiredOption('--dim <D>', 'feature width', integerFlag('dim', 1))
-    .requiredOption('--budget <n>', 'tokens to keep (integer or fraction in (0, 1))', budgetFlag)
-    .option('--method <name>', 'selection method', 'd2pruner')
+    .requiredOption('--tokens <N>', 'number of visual tokens', (text: string) => integerFlag(text, '--tokens'))
+    .requiredOption('--dim <D>', 'feature width', (text: string) => integerFlag(text, '--dim'))
+    .requiredOption('--budget <n>', 'tokens to keep (integer or fraction in (0, 1))', (text: string) => budgetFlag(text))
+    .option('--method <name>', 'selection method', (text: string) => methodFlag(text), 'd2pruner')
     .option('--features <kind>', 'synthetic features: random | clustered', 'random')
-    .option('--runs <k>', 'timed runs', integerFlag('runs', 1), 9)
-    .option('--warmup <k>', 'untimed warm-up runs', integerFlag('warmup', 0), 2)
-    .option('--seed <s>', 'seed of the synthetic input', integerFlag('seed', 0), 0)
+    .option('--runs <k>', 'timed runs', (text: string) => integerFlag(text, '--runs'), 9)
+    .option('--warmup <k>', 'untimed warm-up runs', (text: string) => integerFlag(text, '--warmup', 0), 2)
+    .option('--seed <s>', 'seed of the synthetic input', (text: string) => integerFlag(text, '--seed', 0), 0)
     .option('--json', 'print a JSON summary as the last line')
     .action((flags) => {
       if (flags.features !== 'random' && flags.features !== 'clustered') {

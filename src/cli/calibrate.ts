@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import sharp from 'sharp';
 import { ValidationError } from '../core/errors.js';
 import { stringifyPrior, type PositionalPrior } from '../importance/prior.js';
+import { integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
 interface CalibrateFlags {
@@ -94,8 +95,7 @@ export function registerCalibrate(program: Command): void {
     .action(async (flags: CalibrateFlags) => {
       let limit: number | undefined;
       if (flags.limit !== undefined) {
-        limit = Number(flags.limit);
-        if (!Number.isInteger(limit) || limit < 1) throw new ValidationError('--limit', flags.limit, 'must be an integer ≥ 1');
+        limit = integerFlag(flags.limit, '--limit');
       }
       if (flags.importance !== 'promptRelevance' && flags.importance !== 'attention') {
         throw new ValidationError('--importance', flags.importance, 'must be promptRelevance or attention');

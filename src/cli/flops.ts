@@ -12,6 +12,7 @@ import {
   type FlopsReport,
 } from '../flops.js';
 import { UsageError } from './errors.js';
+import { numberFlag } from './flags.js';
 
 /** The shipped testbed model's config, relative to the package root (src/cli/ and dist/cli/ alike). */
 const TESTBED_CONFIG = fileURLToPath(new URL('../../models/testbed/config.json', import.meta.url));
@@ -56,16 +57,16 @@ function runFlops(flags: FlopsFlags): string {
   if (!flags.model && !flags.config) throw new UsageError('give --model PRESET or --config config.json (see --list)');
   if (flags.budget === undefined) throw new UsageError('--budget is required (an integer n or a fraction in (0, 1))');
   const model = resolveModel(flags);
-  const visualTokens = flags.visualTokens !== undefined ? parseNumber(flags.visualTokens, '--visual-tokens') : model.visualTokens;
+  const visualTokens = flags.visualTokens !== undefined ? numberFlag(flags.visualTokens, '--visual-tokens') : model.visualTokens;
   if (visualTokens === undefined) {
     throw new UsageError(`${model.name} does not say how many visual tokens an image has; give --visual-tokens N`);
   }
   const report = withFlagNames(() =>
     computeFlops(model.shape, {
       visualTokens,
-      budget: parseNumber(flags.budget, '--budget'),
-      layer: parseNumber(flags.layer ?? String(flopsDefaults.layer), '--layer'),
-      textTokens: parseNumber(flags.textTokens ?? '0', '--text-tokens'),
+      budget: numberFlag(flags.budget, '--budget'),
+      layer: numberFlag(flags.layer ?? String(flopsDefaults.layer), '--layer'),
+      textTokens: numberFlag(flags.textTokens ?? '0', '--text-tokens'),
       variant: flags.exact ? 'exact' : 'convention',
     }),
   );
@@ -117,12 +118,6 @@ function fromConfigFile(path: string, field: string, name: string): ResolvedMode
 }
 
 /** Strict number parsing for flags: "64", "0.25", "1e3"; not "", "64abc" or "NaN". */
-function parseNumber(text: string, field: string): number {
-  const value = text.trim() === '' ? Number.NaN : Number(text);
-  if (!Number.isFinite(value)) throw new ValidationError(field, text, 'must be a number');
-  return value;
-}
-
 /** Renames the library's option names to the CLI's flags in error messages. */
 function withFlagNames<T>(run: () => T): T {
   const flagOf: Record<string, string> = { visualTokens: '--visual-tokens', budget: '--budget', layer: '--layer', textTokens: '--text-tokens' };

@@ -4,6 +4,7 @@ import { ValidationError } from '../core/errors.js';
 import { parsePrior, type PositionalPrior } from '../importance/prior.js';
 import { methodNames } from '../methods/registry.js';
 import { UsageError } from './errors.js';
+import { budgetFlag, integerFlag, methodFlag } from './flags.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- transformers.js models and processors are untyped here */
 
@@ -21,15 +22,6 @@ interface GenerateFlags {
   json?: boolean;
 }
 
-/** `--budget`: an integer ≥ 1 or a fraction in (0, 1). */
-export function parseBudget(text: string): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || (value >= 1 && !Number.isInteger(value))) {
-    throw new ValidationError('--budget', text, 'must be an integer ≥ 1 or a fraction in (0, 1)');
-  }
-  return value;
-}
-
 /** Reads a prior JSON file written by `d2pruner calibrate`. */
 export function readPriorFile(path: string): PositionalPrior {
   let json: string;
@@ -39,12 +31,6 @@ export function readPriorFile(path: string): PositionalPrior {
     throw new UsageError(`--prior: "${path}" cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   return parsePrior(json, '--prior');
-}
-
-function positiveInteger(text: string, field: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new ValidationError(field, text, 'must be an integer ≥ 1');
-  return value;
 }
 
 export function registerGenerate(program: Command): void {
@@ -64,14 +50,12 @@ export function registerGenerate(program: Command): void {
     .option('--json', 'print a JSON summary as the last line')
     .action(async (flags: GenerateFlags) => {
       const method = flags.method;
-      if (method !== 'none' && !(methodNames as readonly string[]).includes(method)) {
-        throw new ValidationError('--method', method, `must be one of ${methodNames.join(', ')}, none`);
-      }
-      const budget = parseBudget(flags.budget);
+      methodFlag(method, '--method', { allowNone: true });
+      const budget = budgetFlag(flags.budget);
       if (flags.positions !== 'original' && flags.positions !== 'compact') {
         throw new ValidationError('--positions', flags.positions, 'must be original or compact');
       }
-      const maxNewTokens = positiveInteger(flags.maxNewTokens, '--max-new-tokens');
+      const maxNewTokens = integerFlag(flags.maxNewTokens, '--max-new-tokens');
       if (flags.importance !== 'promptRelevance' && flags.importance !== 'attention') {
         throw new ValidationError('--importance', flags.importance, 'must be promptRelevance or attention');
       }
