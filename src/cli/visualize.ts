@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import type { Command } from 'commander';
+import { budgetFlag, integerFlag, numberFlag } from './flags.js';
 import { ValidationError } from '../core/errors.js';
 import { parsePrior, type PositionalPrior } from '../importance/prior.js';
 import { getMethod } from '../select.js';
@@ -59,10 +60,10 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
       throw new ValidationError('--methods', method, (error as ValidationError).message.replace(/^method: /, '').replace(/ \(got .*\)$/, ''));
     }
   }
-  const budget = parseNumber(flags.budget, '--budget');
-  const width = parseNumber(flags.width, '--width');
+  const budget = budgetFlag(flags.budget);
+  const width = integerFlag(flags.width, '--width');
   const prior = flags.prior ? readPrior(flags.prior) : undefined;
-  const methodOptions = flags.alpha !== undefined ? { alpha: parseNumber(flags.alpha, '--alpha') } : undefined;
+  const methodOptions = flags.alpha !== undefined ? { alpha: numberFlag(flags.alpha, '--alpha') } : undefined;
 
   const progress = createProgress({ total: methods.length, label: 'visualize', quiet: flags.quiet });
   const common = { image: flags.image, prompt: flags.prompt, methods, budget, prior, methodOptions, onMethod: () => progress.tick() };
@@ -111,12 +112,6 @@ function parseGrid(text: string): [number, number] {
   const match = /^(\d+)x(\d+)$/.exec(text.trim());
   if (!match) throw new ValidationError('--grid', text, 'must look like 24x24');
   return [Number(match[1]), Number(match[2])];
-}
-
-function parseNumber(text: string, field: string): number {
-  const value = text.trim() === '' ? Number.NaN : Number(text);
-  if (!Number.isFinite(value)) throw new ValidationError(field, text, 'must be a number');
-  return value;
 }
 
 /** Writes next to the target and renames, so a failed run never leaves a half-written file. */
