@@ -14,3 +14,7 @@ export type { ImportanceContext, ImportanceCallback, ImportanceName } from './im
 export { lastTokenAttention } from './importance/attention.js';
 export { renderOverlay, renderOverlayWithLayout, overlayStyle, type OverlayOptions, type OverlayPanel, type OverlayHeatmap, type OverlayLayout, type TileRegion } from './visualize/overlay.js';
 export { imagePatchFeatures, type ImagePatchFeatures, type ImagePatchOptions } from './visualize/image-features.js';
+export { SplitDecoderModel, hasSplitExport, type LayerPruneFn, type LayerPruneInput, type SplitGenerateOptions, type SplitGenerateResult, type SplitPrefill } from './testbed/split-decoder.js';
+export { generateScene, boxToAnswer, answerToBox, iou, type Case, type Scene, type SceneObject, type Task } from './testbed/generate.js';
+export { runEval, parseMethodSpec, type EvalOptions, type MethodSpec, type ResultRow, type TimingRow } from './eval/run.js';
+export { scoreAnswer, parseCases, readCases, normalizeAnswer, type EvalCase } from './eval/score.js';
