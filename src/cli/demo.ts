@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { syntheticInput } from '../bench/synthetic.js';
 import { methodNames } from '../methods/registry.js';
 import { select, type SelectOptions } from '../select.js';
+import { TESTBED_MODEL } from './eval.js';
 
 /** Selection-only demo: one synthetic LLaVA-1.5-sized case (576 tokens) through every method. */
 export function runSelectionDemo(write: (line: string) => void = (line) => process.stdout.write(line + '\n')): void {
@@ -22,6 +23,12 @@ export function runSelectionDemo(write: (line: string) => void = (line) => proce
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run the demo (what `npm start` runs)')
-    .action(() => runSelectionDemo());
+    .description('run the demo (what `npm start` runs): the shipped testbed VLM, unpruned vs d2pruner at 64 tokens')
+    .option('--out <dir>', 'folder for the scene and overlay PNGs', 'demo-out')
+    .option('--selection', 'run the selection-only demo instead (a synthetic case through every method)')
+    .action(async (flags: { out: string; selection?: boolean }) => {
+      if (flags.selection) return runSelectionDemo();
+      const { runTestbedDemo } = await import('../testbed/demo.js');
+      await runTestbedDemo({ model: TESTBED_MODEL, out: flags.out });
+    });
 }

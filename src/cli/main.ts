@@ -31,6 +31,11 @@ export function buildProgram(): Command {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // `d2pruner … | head` closes the pipe early; that is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
