@@ -1,9 +1,10 @@
-import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import sharp from 'sharp';
 import { ValidationError } from '../core/errors.js';
 import { stringifyPrior, type PositionalPrior } from '../importance/prior.js';
+import { writeAtomic } from './files.js';
 import { integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
@@ -28,18 +29,6 @@ export function listImages(dir: string, limit?: number): string[] {
     .map((name) => join(dir, name));
   if (files.length === 0) throw new ValidationError('--images', dir, `holds no images (${[...IMAGE_EXTENSIONS].join(', ')})`);
   return limit === undefined ? files : files.slice(0, limit);
-}
-
-/** Writes `data` to `path` through a temporary sibling and a rename, so no half-written file is left. */
-export function writeAtomic(path: string, data: string | Buffer): void {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw error;
-  }
 }
 
 /** A heat-map PNG of a prior: one square cell per grid position, dark blue (low) → yellow (high). */

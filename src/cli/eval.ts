@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
 import { accuracyPlot, markdownTable } from '../eval/report.js';
-import { defaultPriorPath, parseMethodSpec, readPrior, runEval } from '../eval/run.js';
+import { defaultPriorPath, parseMethodSpec, runEval } from '../eval/run.js';
 import { readCases } from '../eval/score.js';
 import { hasSplitExport } from '../testbed/split-decoder.js';
-import { writeAtomic } from './calibrate.js';
+import { readPriorFile, writeAtomic } from './files.js';
 import { createProgress } from './progress.js';
 
 /** The shipped testbed model, relative to the package root (src/cli/ and dist/cli/ alike). */
@@ -54,7 +54,7 @@ export function registerEval(program: Command): void {
       if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new ValidationError('--max-new-tokens', flags.maxNewTokens, 'must be an integer ≥ 1');
       const cases = readCases(flags.data);
       const priorPath = flags.prior ?? defaultPriorPath(model, mode);
-      const prior = priorPath ? readPrior(priorPath) : undefined;
+      const prior = priorPath ? readPriorFile(priorPath) : undefined;
       const out = resolve(flags.out);
       mkdirSync(out, { recursive: true });
       // Finished cases are kept here so an interrupted run resumes; the name records what was asked.

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
-import { parsePrior, type PositionalPrior } from '../importance/prior.js';
 import { methodNames } from '../methods/registry.js';
-import { UsageError } from './errors.js';
+import { readPriorFile } from './files.js';
 import { budgetFlag, integerFlag, methodFlag } from './flags.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- transformers.js models and processors are untyped here */
@@ -20,17 +18,6 @@ interface GenerateFlags {
   alpha?: string;
   importance: string;
   json?: boolean;
-}
-
-/** Reads a prior JSON file written by `d2pruner calibrate`. */
-export function readPriorFile(path: string): PositionalPrior {
-  let json: string;
-  try {
-    json = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`--prior: "${path}" cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  return parsePrior(json, '--prior');
 }
 
 export function registerGenerate(program: Command): void {

@@ -1,9 +1,8 @@
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { readPriorFile, writeAtomic } from './files.js';
 import { budgetFlag, integerFlag, numberFlag } from './flags.js';
 import { ValidationError } from '../core/errors.js';
-import { parsePrior, type PositionalPrior } from '../importance/prior.js';
 import { getMethod } from '../select.js';
 import { renderOverlay } from '../visualize/overlay.js';
 import { imageSelections, modelSelections } from '../visualize/sources.js';
@@ -62,7 +61,7 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
   }
   const budget = budgetFlag(flags.budget);
   const width = integerFlag(flags.width, '--width');
-  const prior = flags.prior ? readPrior(flags.prior) : undefined;
+  const prior = flags.prior ? readPriorFile(flags.prior) : undefined;
   const methodOptions = flags.alpha !== undefined ? { alpha: numberFlag(flags.alpha, '--alpha') } : undefined;
 
   const progress = createProgress({ total: methods.length, label: 'visualize', quiet: flags.quiet });
@@ -91,21 +90,15 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
     title: `“${flags.prompt}” · budget ${flags.budget} · ${result.source}`,
     panelWidth: width,
   });
-  writeAtomically(flags.out, png);
+  try {
+    writeAtomic(flags.out, png);
+  } catch (error) {
+    throw new ValidationError('--out', flags.out, `cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
   if (!flags.quiet) {
     const counts = result.panels.map((p) => `${p.label} ${p.keep.length}/${result.tokens}`).join(', ');
     process.stderr.write(`visualize: wrote ${flags.out} (${counts}; ${result.source})\n`);
   }
-}
-
-function readPrior(path: string): PositionalPrior {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw new ValidationError('--prior', path, 'file not found or unreadable');
-  }
-  return parsePrior(text, '--prior');
 }
 
 function parseGrid(text: string): [number, number] {
@@ -114,14 +107,3 @@ function parseGrid(text: string): [number, number] {
   return [Number(match[1]), Number(match[2])];
 }
 
-/** Writes next to the target and renames, so a failed run never leaves a half-written file. */
-function writeAtomically(path: string, bytes: Buffer): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw new ValidationError('--out', path, `cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-}

@@ -5,11 +5,11 @@
  * (`mode: 'layer'`, models with the split export, through {@link SplitDecoderModel}; one prefill of layers
  * < K per case serves every method and budget).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { appendFile, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ValidationError } from '../core/errors.js';
-import { parsePrior, type PositionalPrior } from '../importance/prior.js';
+import type { PositionalPrior } from '../importance/prior.js';
 import { methodNames } from '../methods/registry.js';
 import { select, type SelectOptions } from '../select.js';
 import { hasSplitExport, SplitDecoderModel } from '../testbed/split-decoder.js';
@@ -116,17 +116,6 @@ function settings(options: EvalOptions): { spec: MethodSpec; budget: number | 'a
 
 function selectOptions(spec: MethodSpec): SelectOptions {
   return { method: spec.method, ...spec.options } as SelectOptions;
-}
-
-/** Reads a prior JSON file. @throws ValidationError when it cannot be read or is not a prior. */
-export function readPrior(path: string): PositionalPrior {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw new ValidationError('--prior', path, 'cannot be read');
-  }
-  return parsePrior(text, '--prior');
 }
 
 /**

@@ -58,7 +58,7 @@ describe('d2pruner visualize', () => {
       [['--image', image, '--prompt', 'x', '--budget', '0'], /^--budget: /],
       [['--image', image, '--prompt', 'x', '--budget', 'lots'], /^--budget: must be an integer ≥ 1 or a fraction/],
       [['--image', image, '--prompt', 'x', '--grid', '24'], /^--grid:/],
-      [['--image', image, '--prompt', 'x', '--prior', join(dir, 'nope.json')], /^--prior: file not found/],
+      [['--image', image, '--prompt', 'x', '--prior', join(dir, 'nope.json')], /^--prior: ".*nope.json" cannot be read \(ENOENT\)/],
       [['--image', image, '--prompt', 'x', '--model', dir], /^--model: is not a model folder/],
     ];
     for (const [args, message] of cases) {
