@@ -231,9 +231,10 @@ class Decoder(nn.Module):
         return F.linear(self.norm(x), self.lm_head.weight if lm_weight is None else lm_weight)
 
     # --- training path: one image prefix shared by Q questions (same maths as Q separate sequences) ---
-    def forward_shared(self, prefix, questions, lm_weight=None):
+    def forward_shared(self, prefix, questions, lm_weight=None, taps=()):
         """prefix [B, P, d] (bos + image embeds, positions 0..P-1); questions [B, Q, T] token ids at positions
-        P..P+T-1, each attending to the prefix and causally to itself. Returns logits [B, Q, T, V]."""
+        P..P+T-1, each attending to the prefix and causally to itself. Returns logits [B, Q, T, V] and, for
+        each (layer, head) in `taps`, that head's attention of the question tokens over the prefix [B, Q, T, P]."""
         B, P, d = prefix.shape
         _, Q, T = questions.shape
         hd, theta = self.t["head_dim"], self.t["rope_theta"]
@@ -245,7 +246,8 @@ class Decoder(nn.Module):
         causal_q = torch.where(pos_q.unsqueeze(1) >= pos_q.unsqueeze(0), 0.0, -1e9)
         xp = prefix
         xq = self.embed(questions)  # [B, Q, T, d]
-        for layer in self.layers:
+        tapped = []
+        for li, layer in enumerate(self.layers):
             a = layer.attn
             s = 1.0 / math.sqrt(hd)
             hp = layer.attn_norm(xp)
@@ -260,12 +262,13 @@ class Decoder(nn.Module):
             s_img = torch.einsum("bqhtd,bhpd->bqhtp", qq, kp) * s
             s_self = (qq @ kq.transpose(-1, -2)) * s + causal_q
             pq = torch.cat([s_img, s_self], dim=-1).softmax(-1)
+            tapped += [pq[:, :, h, :, :P] for tl, h in taps if tl == li]
             out_q = torch.einsum("bqhtp,bhpd->bqhtd", pq[..., :P], vp) + pq[..., P:] @ vq
             xp = xp + a.o(a.merge(probs @ vp))
             xp = xp + layer.mlp(layer.mlp_norm(xp))
             xq = xq + a.o(a.merge(out_q))
             xq = xq + layer.mlp(layer.mlp_norm(xq))
-        return self.logits(xq, lm_weight)
+        return self.logits(xq, lm_weight), tapped
 
 
 class TestbedVLM(nn.Module):

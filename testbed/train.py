@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import BOS, EOS, PAD, TestbedVLM, build_vocab, normalize_pixels, tokenize  # noqa: E402
+from model import BOS, COLORS, EOS, PAD, SHAPES, TestbedVLM, build_vocab, normalize_pixels, tokenize  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ["yesno", "color", "count", "grounding"]
@@ -51,6 +51,13 @@ class Dataset:
         self.answer = np.zeros((self.n, self.q, max_len), np.bool_)  # True where the token belongs to the answer
         self.task = np.zeros((self.n, self.q), np.int64)
         self.boxes = np.zeros((self.n, self.q, 4), np.float32)
+        # what each question names (1-based colour / shape index, 0 = none) and whether it is answered "yes":
+        # the attention supervision's targets are built from these and the per-patch labels
+        self.q_color = np.zeros((self.n, self.q), np.int64)
+        self.q_shape = np.zeros((self.n, self.q), np.int64)
+        self.q_yes = np.zeros((self.n, self.q), np.bool_)
+        color_ids = {vocab[c]: k + 1 for k, c in enumerate(COLORS)}
+        shape_ids = {vocab[w]: k + 1 for k, s in enumerate(SHAPES) for w in (s, s + "s")}
         with open(os.path.join(folder, "cases.jsonl")) as f:
             for k, line in enumerate(f):
                 c = json.loads(line)
@@ -64,6 +71,9 @@ class Dataset:
                 self.task[i, j] = TASKS.index(c["task"])
                 if "box" in c:
                     self.boxes[i, j] = c["box"]
+                self.q_color[i, j] = next((color_ids[t] for t in qt if t in color_ids), 0)
+                self.q_shape[i, j] = next((shape_ids[t] for t in qt if t in shape_ids), 0)
+                self.q_yes[i, j] = c["answer"] == "yes"
         self.objects = np.array([len(json.loads(l)["objects"]) for l in open(os.path.join(folder, "scenes.jsonl"))])
 
     def pixels(self, idx):
@@ -110,7 +120,8 @@ def dense_loss(model, feats, labels, heads=None):
     return l_shape + l_color + l_center + l_box, acc
 
 
-def vlm_logits(model, px, seq, feats=None, img=None):
+def vlm_logits(model, px, seq, feats=None, img=None, taps=()):
+    """Logits [B, Q, T-1, V] and the tapped heads' attention over the prefix (see Decoder.forward_shared)."""
     if img is None:
         if feats is None:
             with torch.no_grad():
@@ -118,19 +129,63 @@ def vlm_logits(model, px, seq, feats=None, img=None):
         img = model.projector(feats)
     bos = model.decoder.embed(torch.full((img.shape[0], 1), BOS, dtype=torch.long))
     prefix = torch.cat([bos.to(img.dtype), img], dim=1)
-    return model.decoder.forward_shared(prefix, seq[:, :, :-1], model.lm_weight())
+    return model.decoder.forward_shared(prefix, seq[:, :, :-1], model.lm_weight(), taps)
 
 
-def vlm_loss(model, px, seq, answer, feats=None, img=None, weights=None):
-    """Mean over questions of the mean answer-token cross-entropy; `weights` [B, Q] weighs the questions."""
-    logits = vlm_logits(model, px, seq, feats, img).float()
+def vlm_loss(model, px, seq, answer, feats=None, img=None, weights=None, taps=(), attn_target=None):
+    """Mean over questions of the mean answer-token cross-entropy; `weights` [B, Q] weighs the questions.
+    With `taps` and `attn_target` [B, Q, P], also the attention supervision loss: the cross-entropy between
+    each tapped head's attention over the prefix at the answer positions and the target distribution."""
+    logits, tapped = vlm_logits(model, px, seq, feats, img, taps)
+    logits = logits.float()
     target = seq[:, :, 1:]
     mask = answer[:, :, 1:].float()
     ce = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none").view(target.shape)
     per_q = (ce * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-    if weights is None:
-        return per_q.mean(), logits
-    return (per_q * weights).sum() / weights.sum(), logits
+    w = torch.ones_like(per_q) if weights is None else weights
+    loss = (per_q * w).sum() / w.sum()
+    if not tapped:
+        return loss, None, None
+    attn_losses, on_target = [], []
+    for probs in tapped:  # [B, Q, T-1, P]
+        probs = probs.float()
+        xent = -(attn_target.unsqueeze(2) * probs.clamp_min(1e-6).log()).sum(-1)  # [B, Q, T-1]
+        attn_losses.append((xent * mask).sum() / mask.sum())
+        mass = (probs * (attn_target.unsqueeze(2) > 0)).sum(-1)  # attention mass on the target keys
+        on_target.append(((mass * mask).sum() / mask.sum()).item())
+    return loss, torch.stack(attn_losses).mean(), on_target
+
+
+def attention_targets(data, idx, qsel):
+    """Target attention [B, Q, 1 + 576] over the prefix (bos, image patches) for each question: where a reader of
+    the image should look to answer it. yes/no "yes" and grounding: the patches of the named colour+shape;
+    colour: the patches of the named (unique) shape; count: each object of the shape and the bos token get equal
+    mass (so the share left on bos says how many there are); yes/no "no": the bos token alone."""
+    labels = data.labels[idx]  # [B, 576, LABEL_BYTES]
+    B, Q = qsel.shape
+    target = np.zeros((B, Q, 1 + labels.shape[1]), np.float32)
+    for b in range(B):
+        shape, color, obj = labels[b, :, 0], labels[b, :, 1], labels[b, :, 7]
+        for q in range(Q):
+            i, j = idx[b], qsel[b, q]
+            task, qs, qc = TASKS[data.task[i, j]], data.q_shape[i, j], data.q_color[i, j]
+            row = target[b, q]
+            if task == "count":
+                ids = np.unique(obj[(shape == qs) & (obj > 0)])
+                row[0] = 1.0
+                for k in ids:
+                    hit = obj == k
+                    row[1:][hit] = 1.0 / hit.sum()
+            else:
+                hit = (shape == qs) & (color == qc) if task in ("yesno", "grounding") else shape == qs
+                if task == "yesno" and not data.q_yes[i, j]:
+                    hit[:] = False
+                if hit.any():
+                    row[1:][hit] = 1.0
+                else:
+                    row[0] = 1.0
+            row /= row.sum()
+    return torch.from_numpy(target)
 
 
 def box_from_tokens(tokens, inv_vocab):
@@ -165,7 +220,7 @@ def evaluate(model, data, cfg, inv_vocab, scenes=None, batch=25):
         idx = np.arange(start, min(n, start + batch))
         seq = torch.from_numpy(data.seq[idx])
         with autocast(cfg):
-            logits = vlm_logits(model, data.pixels(idx), seq).float()
+            logits = vlm_logits(model, data.pixels(idx), seq)[0].float()
         pred = logits.argmax(-1)
         target = seq[:, :, 1:]
         mask = torch.from_numpy(data.answer[idx][:, :, 1:])
@@ -263,6 +318,10 @@ def main():
         else:
             opt2.load_state_dict(st["opt"])
             log(f"vlm: resumed at step {step}", log_path)
+    # attention supervision (training only): heads [layer, head] taught where to look at the answer positions
+    sup = vc.get("attention_supervision", {})
+    taps = [tuple(t) for t in sup.get("taps", [])]
+    attn_weight = sup.get("weight", 0.0)
     by_objects = [np.nonzero(train.objects <= k)[0] for k in range(7)]
     t0 = time.time()
     while step < vc["steps"]:
@@ -291,10 +350,14 @@ def main():
                 read_acc["joint_fg"] = (joint_logits.argmax(-1) == joint)[lab[..., 0] > 0].float().mean().item()
                 dense_acc = {**dense_acc, **{"read_" + k: v for k, v in read_acc.items()}}
                 task_w = torch.tensor([vc.get("task_weights", {}).get(t, 1.0) for t in TASKS])
-                l_vlm, _ = vlm_loss(model, px, seq, answer, feats, img, task_w[torch.from_numpy(train.task[idx[:, None], qsel])])
+                l_vlm, l_attn, on_target = vlm_loss(model, px, seq, answer, feats, img, task_w[torch.from_numpy(train.task[idx[:, None], qsel])],
+                                                    taps, attention_targets(train, idx, qsel) if taps else None)
                 loss = l_vlm + dense_weight * (l_dense + l_read)
+                if taps:
+                    loss = loss + attn_weight * l_attn
+                    dense_acc["attn_on_target"] = float(np.mean(on_target))
             else:
-                l_vlm, _ = vlm_loss(model, px, seq, answer)
+                l_vlm, _, _ = vlm_loss(model, px, seq, answer)
                 loss, dense_acc = l_vlm, {}
         opt2.zero_grad()
         loss.backward()
