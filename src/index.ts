@@ -10,6 +10,7 @@ export { computeFlops, layerFlops, decoderShapeFromConfig, visualTokensFromConfi
 export { withTokenPruning, calibratePrior, type CalibrateOptions, supportedModelTypes, families, templateTokenIds, type TokenPruningOptions, type PrunedModel, type PruningReport, type ImagePruning, type FamilyAdapter, type TokenizerLike } from './adapters/transformers/index.js';
 export { promptRelevance } from './importance/promptRelevance.js';
 export { validatePrior, resizeBilinear, priorForLayout, parsePrior, stringifyPrior, type PositionalPrior, type GridShape, type TileLayout } from './importance/prior.js';
+export { describePriorBias, formatPriorBias, type PriorBias } from './importance/prior-bias.js';
 export type { ImportanceContext, ImportanceCallback, ImportanceName } from './importance/types.js';
 export { lastTokenAttention } from './importance/attention.js';
 export { renderOverlay, renderOverlayWithLayout, overlayStyle, type OverlayOptions, type OverlayPanel, type OverlayHeatmap, type OverlayLayout, type TileRegion } from './visualize/overlay.js';

@@ -3,6 +3,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import sharp from 'sharp';
 import { ValidationError } from '../core/errors.js';
+import { describePriorBias, formatPriorBias } from '../importance/prior-bias.js';
 import { stringifyPrior, type PositionalPrior } from '../importance/prior.js';
 import { writeAtomic } from './files.js';
 import { integerFlag } from './flags.js';
@@ -124,5 +125,6 @@ export function registerCalibrate(program: Command): void {
         `min ${Math.min(...values).toPrecision(3)}, max ${Math.max(...values).toPrecision(3)}`;
       if (!flags.quiet) process.stderr.write(`${summary}\n`);
       process.stdout.write(`wrote ${flags.out} and ${basename(heatmapPath)}\n`);
+      process.stdout.write(`bias: ${formatPriorBias(describePriorBias(prior))}\n`);
     });
 }

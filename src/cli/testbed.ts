@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
 import { stringifyPrior } from '../importance/prior.js';
+import { describePriorBias, formatPriorBias } from '../importance/prior-bias.js';
 import { writeDataset } from '../testbed/dataset.js';
 import { calibrateLayerPrior, type CalibrationInput } from '../testbed/prior.js';
 import { SplitDecoderModel } from '../testbed/split-decoder.js';
@@ -104,6 +105,7 @@ export function registerTestbed(program: Command): void {
       writeAtomic(resolve(flags.out), `${stringifyPrior(prior)}\n`);
       writeAtomic(resolve(flags.out).replace(/\.json$/i, '') + '.png', await priorHeatmap(prior));
       process.stdout.write(`wrote ${flags.out} (${prior.provider}, ${prior.imageCount} images)\n`);
+      process.stdout.write(`bias: ${formatPriorBias(describePriorBias(prior))}\n`);
     });
 
   testbed
