@@ -209,12 +209,16 @@ def iou(a, b):
 
 
 @torch.no_grad()
-def evaluate(model, data, cfg, inv_vocab, scenes=None, batch=25):
+def evaluate(model, data, cfg, inv_vocab, scenes=None, batch=25, by_objects=None):
     """Teacher-forced answer accuracy per task: all answer tokens (and the end token) argmax-correct, which is
-    exactly greedy decoding's exact match; grounding is scored by IoU >= 0.5 of the argmax box tokens."""
+    greedy decoding's exact match (for boxes, each coordinate given the true ones before it); grounding is
+    scored by IoU >= 0.5 of the argmax box tokens. With `by_objects` (a dict), also fills it with
+    {"N objects": {task: accuracy}} per number of objects in the scene."""
     model.eval()
     right = np.zeros(4)
     total = np.zeros(4)
+    right_k = np.zeros((7, 4))
+    total_k = np.zeros((7, 4))
     n = min(data.n, scenes or data.n)
     for start in range(0, n, batch):
         idx = np.arange(start, min(n, start + batch))
@@ -235,7 +239,12 @@ def evaluate(model, data, cfg, inv_vocab, scenes=None, batch=25):
                     ok = bool((pred[bi, j][m] == target[bi, j][m]).all())
                 right[t] += ok
                 total[t] += 1
+                right_k[data.objects[i], t] += ok
+                total_k[data.objects[i], t] += 1
     model.train()
+    if by_objects is not None:
+        for k in range(1, 7):
+            by_objects[f"{k} objects"] = {TASKS[t]: right_k[k, t] / max(1, total_k[k, t]) for t in range(4)}
     return {TASKS[t]: right[t] / max(1, total[t]) for t in range(4)}
 
 
@@ -243,13 +252,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default=os.path.join(ROOT, "testbed", "config.json"))
     ap.add_argument("--bench", action="store_true", help="time a few steps of each stage and exit")
+    ap.add_argument("--evaluate", metavar="CHECKPOINT", help="only evaluate a checkpoint on the validation set, by number of objects")
     args = ap.parse_args()
     cfg = json.load(open(args.config))
     torch.set_num_threads(cfg.get("threads", 2))
     torch.manual_seed(cfg["seed"])
     ckpt_dir = os.path.join(ROOT, cfg["checkpoints"])
     os.makedirs(ckpt_dir, exist_ok=True)
-    log_path = os.path.join(ROOT, cfg["log"]) if not args.bench else "/tmp/testbed-bench.log"
+    log_path = os.path.join(ROOT, cfg["log"]) if not (args.bench or args.evaluate) else "/tmp/testbed-bench.log"
     vocab = build_vocab()
     inv_vocab = {i: w for w, i in vocab.items()}
     model = TestbedVLM(cfg)
@@ -258,6 +268,14 @@ def main():
     train = Dataset(os.path.join(ROOT, cfg["data"]["train"]), vocab, cfg["max_len"])
     val = Dataset(os.path.join(ROOT, cfg["data"]["val"]), vocab, cfg["max_len"])
     log(f"data: train {train.n} scenes x {train.q} questions, val {val.n} x {val.q}", log_path)
+    if args.evaluate:
+        model.load_state_dict(torch.load(args.evaluate)["model"], strict=False)
+        split = {}
+        acc = evaluate(model, val, cfg, inv_vocab, by_objects=split)
+        log(f"{args.evaluate}: val ({val.n} scenes) " + " ".join(f"{k} {v:.3f}" for k, v in acc.items()), log_path)
+        for group, row in split.items():
+            log(f"  {group}: " + " ".join(f"{k} {v:.2f}" for k, v in row.items()), log_path)
+        return
 
     # ---------------- stage 1: dense pretraining of the vision encoder ----------------
     pc = cfg["pretrain"]
@@ -377,8 +395,11 @@ def main():
             log(f"vlm step {step} val " + " ".join(f"{k} {v:.3f}" for k, v in acc.items()), log_path)
     final = os.path.join(ckpt_dir, "final.pt")
     save(final, model=model.state_dict(), config=cfg)
-    acc = evaluate(model, val, cfg, inv_vocab)
+    split = {}
+    acc = evaluate(model, val, cfg, inv_vocab, by_objects=split)
     log(f"final val ({val.n} scenes) " + " ".join(f"{k} {v:.3f}" for k, v in acc.items()), log_path)
+    for group, row in split.items():
+        log(f"  {group}: " + " ".join(f"{k} {v:.2f}" for k, v in row.items()), log_path)
     log(f"done: {final}", log_path)
 
 
