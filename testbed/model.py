@@ -234,7 +234,8 @@ class Decoder(nn.Module):
     def forward_shared(self, prefix, questions, lm_weight=None, taps=()):
         """prefix [B, P, d] (bos + image embeds, positions 0..P-1); questions [B, Q, T] token ids at positions
         P..P+T-1, each attending to the prefix and causally to itself. Returns logits [B, Q, T, V] and, for
-        each (layer, head) in `taps`, that head's attention of the question tokens over the prefix [B, Q, T, P]."""
+        each (layer, head) in `taps` (in layer order), that head's attention of the question tokens over the prefix
+        and the question [B, Q, T, P + T]."""
         B, P, d = prefix.shape
         _, Q, T = questions.shape
         hd, theta = self.t["head_dim"], self.t["rope_theta"]
@@ -262,7 +263,7 @@ class Decoder(nn.Module):
             s_img = torch.einsum("bqhtd,bhpd->bqhtp", qq, kp) * s
             s_self = (qq @ kq.transpose(-1, -2)) * s + causal_q
             pq = torch.cat([s_img, s_self], dim=-1).softmax(-1)
-            tapped += [pq[:, :, h, :, :P] for tl, h in taps if tl == li]
+            tapped += [pq[:, :, h] for tl, h in taps if tl == li]
             out_q = torch.einsum("bqhtp,bhpd->bqhtd", pq[..., :P], vp) + pq[..., P:] @ vq
             xp = xp + a.o(a.merge(probs @ vp))
             xp = xp + layer.mlp(layer.mlp_norm(xp))

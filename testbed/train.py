@@ -58,6 +58,7 @@ class Dataset:
         self.q_yes = np.zeros((self.n, self.q), np.bool_)
         color_ids = {vocab[c]: k + 1 for k, c in enumerate(COLORS)}
         shape_ids = {vocab[w]: k + 1 for k, s in enumerate(SHAPES) for w in (s, s + "s")}
+        self.content_ids = sorted(color_ids) + sorted(shape_ids)
         with open(os.path.join(folder, "cases.jsonl")) as f:
             for k, line in enumerate(f):
                 c = json.loads(line)
@@ -134,8 +135,9 @@ def vlm_logits(model, px, seq, feats=None, img=None, taps=()):
 
 def vlm_loss(model, px, seq, answer, feats=None, img=None, weights=None, taps=(), attn_target=None):
     """Mean over questions of the mean answer-token cross-entropy; `weights` [B, Q] weighs the questions.
-    With `taps` and `attn_target` [B, Q, P], also the attention supervision loss: the cross-entropy between
-    each tapped head's attention over the prefix at the answer positions and the target distribution."""
+    With `taps` (layer, head) and `attn_target` (one [B, Q, P + T] target per tap), also the attention
+    supervision loss: the cross-entropy between each tapped head's attention at the answer positions and its
+    target, and the attention mass each tapped head puts on its target keys."""
     logits, tapped = vlm_logits(model, px, seq, feats, img, taps)
     logits = logits.float()
     target = seq[:, :, 1:]
@@ -147,13 +149,23 @@ def vlm_loss(model, px, seq, answer, feats=None, img=None, weights=None, taps=()
     if not tapped:
         return loss, None, None
     attn_losses, on_target = [], []
-    for probs in tapped:  # [B, Q, T-1, P]
+    for probs, goal in zip(tapped, attn_target):  # [B, Q, T-1, P+T-1], [B, Q, P+T-1]
         probs = probs.float()
-        xent = -(attn_target.unsqueeze(2) * probs.clamp_min(1e-6).log()).sum(-1)  # [B, Q, T-1]
+        xent = -(goal.unsqueeze(2) * probs.clamp_min(1e-6).log()).sum(-1)  # [B, Q, T-1]
         attn_losses.append((xent * mask).sum() / mask.sum())
-        mass = (probs * (attn_target.unsqueeze(2) > 0)).sum(-1)  # attention mass on the target keys
+        mass = (probs * (goal.unsqueeze(2) > 0)).sum(-1)  # attention mass on the target keys
         on_target.append(((mass * mask).sum() / mask.sum()).item())
     return loss, torch.stack(attn_losses).mean(), on_target
+
+
+def word_targets(data, idx, qsel, seq):
+    """Target attention [B, Q, T] over the question's own tokens: its colour and shape words, equally — what
+    the answer position must gather from the question before it can look for the object in the image."""
+    ids = set(data.content_ids)
+    tokens = seq[:, :, :-1].numpy()
+    hit = np.isin(tokens, list(ids)).astype(np.float32)
+    hit[:, :, 0] += (hit.sum(-1) == 0)  # no content word (never with the generator's questions): first token
+    return torch.from_numpy(hit / hit.sum(-1, keepdims=True))
 
 
 def attention_targets(data, idx, qsel):
@@ -338,7 +350,11 @@ def main():
             log(f"vlm: resumed at step {step}", log_path)
     # attention supervision (training only): heads [layer, head] taught where to look at the answer positions
     sup = vc.get("attention_supervision", {})
-    taps = [tuple(t) for t in sup.get("taps", [])]
+    # "taps": heads that look at the named object's patches; "word_taps": heads that gather the question's
+    # colour and shape words into the answer position (sorted by layer, as forward_shared returns them)
+    tapped = sorted([(tuple(t), "image") for t in sup.get("taps", [])] + [(tuple(t), "words") for t in sup.get("word_taps", [])])
+    taps = [t for t, _ in tapped]
+    tap_kinds = [k for _, k in tapped]
     attn_weight = sup.get("weight", 0.0)
     by_objects = [np.nonzero(train.objects <= k)[0] for k in range(7)]
     t0 = time.time()
@@ -368,12 +384,23 @@ def main():
                 read_acc["joint_fg"] = (joint_logits.argmax(-1) == joint)[lab[..., 0] > 0].float().mean().item()
                 dense_acc = {**dense_acc, **{"read_" + k: v for k, v in read_acc.items()}}
                 task_w = torch.tensor([vc.get("task_weights", {}).get(t, 1.0) for t in TASKS])
+                goals = None
+                if taps:
+                    image_goal = attention_targets(train, idx, qsel)  # [B, Q, P]
+                    word_goal = word_targets(train, idx, qsel, seq)  # [B, Q, T-1]
+                    pad_words = torch.zeros(word_goal.shape)
+                    pad_image = torch.zeros(image_goal.shape)
+                    goals = [torch.cat([image_goal, pad_words], -1) if kind == "image" else torch.cat([pad_image, word_goal], -1)
+                             for kind in tap_kinds]
                 l_vlm, l_attn, on_target = vlm_loss(model, px, seq, answer, feats, img, task_w[torch.from_numpy(train.task[idx[:, None], qsel])],
-                                                    taps, attention_targets(train, idx, qsel) if taps else None)
+                                                    taps, goals)
                 loss = l_vlm + dense_weight * (l_dense + l_read)
                 if taps:
                     loss = loss + attn_weight * l_attn
-                    dense_acc["attn_on_target"] = float(np.mean(on_target))
+                    for kind in ("image", "words"):
+                        hits = [v for v, k in zip(on_target, tap_kinds) if k == kind]
+                        if hits:
+                            dense_acc[f"attn_{kind}"] = float(np.mean(hits))
             else:
                 l_vlm, _, _ = vlm_loss(model, px, seq, answer)
                 loss, dense_acc = l_vlm, {}
