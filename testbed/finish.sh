@@ -4,11 +4,15 @@
 set -euo pipefail
 CLI="npx tsx src/cli/main.ts"
 [ -d testbed/data/calib ] || $CLI testbed generate --seed 3000 --count 1000 --out testbed/data/calib --quiet
-[ -d testbed/data/eval ] || $CLI testbed generate --seed 7 --count 400 --out testbed/data/eval --quiet
+[ -d testbed/data/eval ] || $CLI testbed generate --seed 7 --count 800 --out testbed/data/eval --quiet
 OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 testbed/export.py --checkpoint testbed/checkpoints/final.pt --out models/testbed
 # Positional priors from 1,000 scenes (seed 3000) and one generic prompt: layer K-1 attention (layer mode), prompt relevance (input mode).
-$CLI testbed prior --model models/testbed --images testbed/data/calib/images --prompt "what is there?" --out models/testbed/prior-attention.json --quiet
-$CLI calibrate --model models/testbed --images testbed/data/calib/images --prompt "what is there?" --out models/testbed/prior.json --quiet
+# Their shape in numbers (bottom/right half, border ring, top-10% share) goes to testbed/results/prior-bias.txt.
+mkdir -p testbed/results
+{
+  $CLI testbed prior --model models/testbed --images testbed/data/calib/images --prompt "what is there?" --out models/testbed/prior-attention.json --quiet
+  $CLI calibrate --model models/testbed --images testbed/data/calib/images --prompt "what is there?" --out models/testbed/prior.json --quiet
+} | tee testbed/results/prior-bias.txt
 METHODS=none,d2pruner,fastv,divprune,dart,cdpruner,visionzip,random,uniform
 ABLATIONS="d2pruner:prior=none,d2pruner:alpha=0.5,d2pruner:pivotRatio=0.5,d2pruner:pivotRatio=0.9"
 $CLI eval --data testbed/data/eval/cases.jsonl --mode layer --methods "$METHODS,$ABLATIONS" --budgets 192,128,64,32 --out testbed/results/layer --quiet
