@@ -88,6 +88,14 @@ def lr_at(step, total, peak, warmup):
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
 
 
+def optimizer_step(opt, loss, params):
+    """One update with the gradient norm clipped to 1."""
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+
+
 def save(path, **state):
     tmp = path + ".tmp"
     torch.save(state, tmp)
@@ -309,10 +317,7 @@ def main():
             g["lr"] = lr_at(step, pc["steps"], pc["lr"], pc["warmup"])
         with autocast(cfg):
             loss, acc = pretrain_loss(model, train.pixels(idx), train.labels[idx])
-        opt1.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params1, 1.0)
-        opt1.step()
+        optimizer_step(opt1, loss, params1)
         step += 1
         if args.bench and step == 5:
             log(f"bench pretrain: {(time.time() - t0) / 5:.2f} s/step (batch {pc['batch']})", log_path)
@@ -404,10 +409,7 @@ def main():
             else:
                 l_vlm, _, _ = vlm_loss(model, px, seq, answer)
                 loss, dense_acc = l_vlm, {}
-        opt2.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params2, 1.0)
-        opt2.step()
+        optimizer_step(opt2, loss, params2)
         step += 1
         if args.bench and step == 5:
             log(f"bench vlm: {(time.time() - t0) / 5:.2f} s/step (batch {vc['batch']} x {vc['questions']} questions)", log_path)
