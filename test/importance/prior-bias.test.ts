@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors.js';
 import { describePriorBias, formatPriorBias } from '../../src/importance/prior-bias.js';
-import type { PositionalPrior } from '../../src/importance/prior.js';
-
-const prior = (values: number[], rows: number, cols: number): PositionalPrior => ({
-  values,
-  grid: { rows, cols },
-  provider: 'attention@layer1',
-  prompt: 'what is there?',
-  imageCount: 10,
-  modelId: 'fixture',
-});
+import { makePrior as prior } from './prior-fixture.js';
 
 describe('describePriorBias', () => {
   it('gives the uniform shares for a constant prior', () => {

@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors.js';
-import { parsePrior, priorForLayout, resizeBilinear, stringifyPrior, validatePrior, type PositionalPrior } from '../../src/importance/prior.js';
+import { parsePrior, priorForLayout, resizeBilinear, stringifyPrior, validatePrior } from '../../src/importance/prior.js';
+import { makePrior } from './prior-fixture.js';
 
-const prior = (values: number[], rows: number, cols: number): PositionalPrior => ({
-  values,
-  grid: { rows, cols },
-  provider: 'promptRelevance',
-  prompt: 'Describe the image.',
-  imageCount: 3,
-  modelId: 'fixture',
-});
+const prior = makePrior;
 
 describe('resizeBilinear', () => {
   it('returns the same values on the same grid', () => {
