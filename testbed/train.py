@@ -5,13 +5,14 @@ Two stages, both resumable from testbed/checkpoints/ (re-run the same command af
   1. "pretrain": the vision encoder alone, supervised densely per patch with the generator's labels
      (shape, colour, object centre, the object's box bins) — so its tokens say what covers them and where
      that object is, as a detector's dense features would.
-  2. "vlm": encoder frozen; projector + decoder trained on the generator's questions, several questions per
-     image sharing one image prefix, with a curriculum on the number of objects per scene.
+  2. "vlm": projector + decoder trained on the generator's questions (the encoder keeps its dense loss, weight
+     vlm.dense_weight; 0 freezes it), several questions per image sharing one image prefix, a curriculum on the
+     number of objects per scene, and training-only attention supervision (vlm.attention_supervision).
 
 Data comes only from `d2pruner testbed generate` (see testbed/config.json "data"):
   npx tsx src/cli/main.ts testbed generate --seed 1000 --count 20000 --questions 8 --no-png --raw --out testbed/data/train
   npx tsx src/cli/main.ts testbed generate --seed 2000 --count 400 --questions 4 --no-png --raw --out testbed/data/val
-Usage: nice -n 10 /usr/bin/python3 testbed/train.py [--config testbed/config.json] [--bench]
+Usage: nice -n 10 /usr/bin/python3 testbed/train.py [--config testbed/config.json] [--bench | --evaluate CHECKPOINT]
 """
 import argparse
 import json
@@ -166,12 +167,10 @@ def vlm_loss(model, px, seq, answer, feats=None, img=None, weights=None, taps=()
     return loss, torch.stack(attn_losses).mean(), on_target
 
 
-def word_targets(data, idx, qsel, seq):
+def word_targets(data, seq):
     """Target attention [B, Q, T] over the question's own tokens: its colour and shape words, equally — what
     the answer position must gather from the question before it can look for the object in the image."""
-    ids = set(data.content_ids)
-    tokens = seq[:, :, :-1].numpy()
-    hit = np.isin(tokens, list(ids)).astype(np.float32)
+    hit = np.isin(seq[:, :, :-1].numpy(), data.content_ids).astype(np.float32)
     hit[:, :, 0] += (hit.sum(-1) == 0)  # no content word (never with the generator's questions): first token
     return torch.from_numpy(hit / hit.sum(-1, keepdims=True))
 
@@ -268,6 +267,15 @@ def evaluate(model, data, cfg, inv_vocab, scenes=None, batch=25, by_objects=None
     return {TASKS[t]: right[t] / max(1, total[t]) for t in range(4)}
 
 
+def log_validation(label, model, val, cfg, inv_vocab, log_path):
+    """Logs validation accuracy per task on the whole set, then per number of objects in the scene."""
+    split = {}
+    acc = evaluate(model, val, cfg, inv_vocab, by_objects=split)
+    log(f"{label} ({val.n} scenes) " + " ".join(f"{k} {v:.3f}" for k, v in acc.items()), log_path)
+    for group, row in split.items():
+        log(f"  {group}: " + " ".join(f"{k} {v:.2f}" for k, v in row.items()), log_path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default=os.path.join(ROOT, "testbed", "config.json"))
@@ -290,11 +298,7 @@ def main():
     log(f"data: train {train.n} scenes x {train.q} questions, val {val.n} x {val.q}", log_path)
     if args.evaluate:
         model.load_state_dict(torch.load(args.evaluate)["model"], strict=False)
-        split = {}
-        acc = evaluate(model, val, cfg, inv_vocab, by_objects=split)
-        log(f"{args.evaluate}: val ({val.n} scenes) " + " ".join(f"{k} {v:.3f}" for k, v in acc.items()), log_path)
-        for group, row in split.items():
-            log(f"  {group}: " + " ".join(f"{k} {v:.2f}" for k, v in row.items()), log_path)
+        log_validation(f"{args.evaluate}: val", model, val, cfg, inv_vocab, log_path)
         return
 
     # ---------------- stage 1: dense pretraining of the vision encoder ----------------
@@ -392,7 +396,7 @@ def main():
                 goals = None
                 if taps:
                     image_goal = attention_targets(train, idx, qsel)  # [B, Q, P]
-                    word_goal = word_targets(train, idx, qsel, seq)  # [B, Q, T-1]
+                    word_goal = word_targets(train, seq)  # [B, Q, T-1]
                     pad_words = torch.zeros(word_goal.shape)
                     pad_image = torch.zeros(image_goal.shape)
                     goals = [torch.cat([image_goal, pad_words], -1) if kind == "image" else torch.cat([pad_image, word_goal], -1)
@@ -424,11 +428,7 @@ def main():
             log(f"vlm step {step} val " + " ".join(f"{k} {v:.3f}" for k, v in acc.items()), log_path)
     final = os.path.join(ckpt_dir, "final.pt")
     save(final, model=model.state_dict(), config=cfg)
-    split = {}
-    acc = evaluate(model, val, cfg, inv_vocab, by_objects=split)
-    log(f"final val ({val.n} scenes) " + " ".join(f"{k} {v:.3f}" for k, v in acc.items()), log_path)
-    for group, row in split.items():
-        log(f"  {group}: " + " ".join(f"{k} {v:.2f}" for k, v in row.items()), log_path)
+    log_validation("final val", model, val, cfg, inv_vocab, log_path)
     log(f"done: {final}", log_path)
 
 
