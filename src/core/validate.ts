@@ -105,13 +105,30 @@ function toFloat32(values: unknown, field: string, length: number): Float32Array
   checkArrayLike(values, field, length);
   checkFinite(values, field);
   // Float32Array input is used as is (read-only); anything else is copied once.
-  return values instanceof Float32Array ? values : Float32Array.from(values);
+  if (values instanceof Float32Array) return values;
+  const copy = Float32Array.from(values);
+  // A double such as 1e39 is finite but becomes Infinity in float32: check the copy the methods will read.
+  if (!float32AllFinite(copy)) checkFloat32Range(values, field);
+  return copy;
 }
 
 function toFloat64(values: unknown, field: string, length: number): Float64Array {
   checkArrayLike(values, field, length);
   checkFinite(values, field);
+  // Every float input of the contract is float32 data (scores are reported as Float32Array, kernels may
+  // run in float32), so a value that overflows float32 is rejected here too.
+  checkFloat32Range(values, field);
   return Float64Array.from(values);
+}
+
+/** Throws naming `field[i]` for the first finite value that overflows float32 (|x| ≥ 2^128 after rounding). */
+function checkFloat32Range(values: ArrayLike<number>, field: string): void {
+  if (values instanceof Float32Array) return;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(Math.fround(values[i]))) {
+      throw new ValidationError(`${field}[${i}]`, values[i], 'overflows float32 (it would become Infinity); values must be finite as float32');
+    }
+  }
 }
 
 function defaultGrid(tokens: number, method: string): Grid {

@@ -50,6 +50,11 @@ describe('input validation names the field and the value', () => {
     ['tile outside [0, N)', (i) => ({ ...i, grid: { tiles: [{ start: 2, rows: 1, cols: 3 }] } }), 'grid.tiles[0]'],
     ['overlapping tiles', (i) => ({ ...i, grid: { tiles: [{ start: 0, rows: 1, cols: 2 }, { start: 1, rows: 1, cols: 2 }] } }), 'grid.tiles[1]', /overlaps/],
     ['bad tile rows', (i) => ({ ...i, grid: { tiles: [{ start: 0, rows: 0, cols: 2 }] } }), 'grid.tiles[0].rows'],
+    // 1e39 is a finite double but Infinity as float32: checked after the conversion the methods read.
+    ['feature that overflows float32', (i) => ({ ...i, features: [1, 0, 0, 1, 1e39, 1, 0, 0] }), 'features[4]', /overflows float32.*got 1e\+39/],
+    ['Float64Array feature that overflows float32', (i) => ({ ...i, features: Float64Array.from([1, 0, 0, 1, 1, 1, 0, -4e38]) }), 'features[7]', /overflows float32/],
+    ['importance that overflows float32', (i) => ({ ...i, importance: [0.4, 0.3, 1e39, 0.1] }), 'importance[2]', /overflows float32/],
+    ['prior that overflows float32', (i) => ({ ...i, prior: [1, 1e39, 1, 1] }), 'prior[1]', /overflows float32/],
   ];
   it.each(cases)('%s', (_, mutate, field, pattern) => {
     const error = errorOf(() => select(mutate(base()) as never, { method: 'd2pruner' }));
