@@ -59,7 +59,7 @@ const MARK = '@@e2e-result ';
 
 async function runWorker(task: WorkerTask): Promise<WorkerResult> {
   const transformers = await import('@huggingface/transformers');
-  const { withTokenPruning } = await import('../src/index.js');
+  const { withTokenPruning } = await import('../src/entries/transformers.js');
   const { makeTestImage } = await import('../test/fixtures/helpers.js');
   const { env, AutoProcessor, LlavaForConditionalGeneration, LlavaQwen2ForCausalLM } = transformers;
   env.allowRemoteModels = false;

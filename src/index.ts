@@ -1,3 +1,8 @@
+/**
+ * `d2pruner`: the selection core. Pure functions over typed arrays — no Node built-ins, no native modules,
+ * no host library — so it bundles for the browser as it runs in Node. Model pipelines live behind their own
+ * entries: `d2pruner/transformers` (browser-safe), `d2pruner/node`, `d2pruner/eval`, `d2pruner/testbed`.
+ */
 export { select, getMethod, type SelectOptions, type MethodOptionsMap } from './select.js';
 export { methods, methodNames, isMethodName, type MethodName } from './methods/registry.js';
 export type { MethodDefinition } from './methods/method.js';
@@ -6,16 +11,8 @@ export type { D2PrunerOptions, RandomOptions, DartOptions, CdprunerOptions, Spat
 export { resolveBudget, resolveGrid } from './core/validate.js';
 export { ValidationError } from './core/errors.js';
 export { Role, type Selection, type SelectionInput, type Grid, type Tile, type RoleCode, type NumericArray } from './core/types.js';
-export { computeFlops, layerFlops, decoderShapeFromConfig, visualTokensFromConfig, modelPresets, flopsDefaults, type DecoderShape, type ModelPreset, type FlopsOptions, type FlopsReport, type FlopsVariant } from './flops.js';
-export { withTokenPruning, calibratePrior, type CalibrateOptions, supportedModelTypes, families, templateTokenIds, type TokenPruningOptions, type PrunedModel, type PruningReport, type ImagePruning, type FamilyAdapter, type TokenizerLike } from './adapters/transformers/index.js';
 export { promptRelevance } from './importance/promptRelevance.js';
+export { lastTokenAttention } from './importance/attention.js';
 export { validatePrior, resizeBilinear, priorForLayout, parsePrior, stringifyPrior, type PositionalPrior, type GridShape, type TileLayout } from './importance/prior.js';
 export { describePriorBias, formatPriorBias, type PriorBias } from './importance/prior-bias.js';
 export type { ImportanceContext, ImportanceCallback, ImportanceName } from './importance/types.js';
-export { lastTokenAttention } from './importance/attention.js';
-export { renderOverlay, renderOverlayWithLayout, overlayStyle, type OverlayOptions, type OverlayPanel, type OverlayHeatmap, type OverlayLayout, type TileRegion } from './visualize/overlay.js';
-export { imagePatchFeatures, type ImagePatchFeatures, type ImagePatchOptions } from './visualize/image-features.js';
-export { SplitDecoderModel, hasSplitExport, type LayerPruneFn, type LayerPruneInput, type SplitGenerateOptions, type SplitGenerateResult, type SplitPrefill } from './testbed/split-decoder.js';
-export { generateScene, boxToAnswer, answerToBox, iou, type Case, type Scene, type SceneObject, type Task } from './testbed/generate.js';
-export { runEval, parseMethodSpec, type EvalOptions, type MethodSpec, type ResultRow, type TimingRow } from './eval/run.js';
-export { scoreAnswer, parseCases, readCases, normalizeAnswer, type EvalCase } from './eval/score.js';

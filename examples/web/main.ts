@@ -4,11 +4,8 @@
  * visual-token counts, times and the overlay of kept tokens side by side.
  */
 import { AutoModelForImageTextToText, AutoProcessor, RawImage, env } from '@huggingface/transformers';
-import { withTokenPruning } from '../../src/adapters/transformers/index.js';
-import type { PruningReport } from '../../src/adapters/transformers/types.js';
-import { methodNames } from '../../src/methods/registry.js';
-import { processorGeometry, tileRegions } from '../../src/visualize/regions.js';
-import { overlayStyle } from '../../src/visualize/style.js';
+import { methodNames } from 'd2pruner';
+import { overlayStyle, processorGeometry, tileRegions, withTokenPruning, type PruningReport } from 'd2pruner/transformers';
 import { drawOverlay } from './overlay.js';
 
 // Everything local: no hub, no CDN. ORT's wasm files are served under /ort/ by vite.config.ts.

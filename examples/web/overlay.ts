@@ -1,6 +1,6 @@
 /** The kept-token overlay on a canvas: the browser twin of src/visualize/overlay.ts (same colours and rules). */
-import type { Grid } from '../../src/core/types.js';
-import type { TileRegion } from '../../src/visualize/overlay.js';
+import type { Grid } from 'd2pruner';
+import type { TileRegion } from 'd2pruner/transformers';
 import { overlayStyle } from '../../src/visualize/style.js';
 
 export interface CanvasOverlay {

@@ -3,6 +3,7 @@ import { ValidationError } from '../core/errors.js';
 import type { Grid, Tile } from '../core/types.js';
 import { resolveGrid } from '../core/validate.js';
 import { overlayStyle } from './style.js';
+import type { TileRegion } from './regions.js';
 
 /** One method's result to draw: which tokens it kept and, optionally, their roles. */
 export interface OverlayPanel {
@@ -21,13 +22,7 @@ export interface OverlayHeatmap {
   values: ArrayLike<number>;
 }
 
-/** The part of the image a tile covers, as fractions of the image's width and height (0…1). */
-export interface TileRegion {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-}
+export type { TileRegion };
 
 /** Input of {@link renderOverlay}. */
 export interface OverlayOptions {

@@ -1,5 +1,12 @@
 import type { Grid } from '../core/types.js';
-import type { TileRegion } from './overlay.js';
+
+/** The part of the image a tile covers, as fractions of the image's width and height (0…1). */
+export interface TileRegion {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
 
 /** How a processor mapped the image onto its tiles, as far as the overlay needs to know. */
 export interface ProcessorGeometry {

@@ -35,7 +35,6 @@ export function withTokenPruning<M extends object>(model: M, options: TokenPruni
   return wrapModel(model, familyOf(model), options);
 }
 
-export { templateTokenIds } from './pruning.js';
 export type {
   TokenPruningOptions,
   PrunedModel,
