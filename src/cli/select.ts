@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parseCase } from '../io/case-file.js';
+import { encodeFloatArray, parseCase } from '../io/case-file.js';
 import { select } from '../select.js';
 import { UsageError } from './errors.js';
 
@@ -21,13 +21,14 @@ export async function readInput(path: string): Promise<string> {
 export function registerSelect(program: Command): void {
   program
     .command('select')
-    .description('run one selection from a case file (ALGORITHM.md format); prints {"method","keep","roles"}')
+    .description('run one selection from a case file (ALGORITHM.md format); prints {"method","keep","roles"} (and "features" for merging methods)')
     .argument('<case>', 'case file path, or - for standard input')
     .action(async (casePath: string) => {
       const { input, options } = parseCase(await readInput(casePath));
       const selection = select(input, options);
-      process.stdout.write(
-        JSON.stringify({ method: options.method, keep: Array.from(selection.keep), roles: Array.from(selection.roles) }) + '\n',
-      );
+      const result: Record<string, unknown> = { method: options.method, keep: Array.from(selection.keep), roles: Array.from(selection.roles) };
+      // Merging methods (visionzip) also return the merged features, n×D parallel to `keep`.
+      if (selection.features) result.features = encodeFloatArray(selection.features);
+      process.stdout.write(JSON.stringify(result) + '\n');
     });
 }

@@ -2,8 +2,7 @@ import { topIndices } from '../core/order.js';
 import { DROPPED, selectionFromRoles } from '../core/result.js';
 import { rowCosine, rowNorms } from '../core/similarity.js';
 import { Role, type PreparedInput, type Selection } from '../core/types.js';
-import { NO_OPTIONS, type NoOptions } from './defaults.js';
-import type { MethodDefinition } from './method.js';
+import { NO_OPTIONS, type MethodDefinition, type NoOptions } from './method.js';
 
 /** VisionZip's split of a 64-token budget: 54 dominant, 10 contextual. */
 const DOMINANT_SHARE = 54 / 64;
@@ -11,8 +10,11 @@ const DOMINANT_SHARE = 54 / 64;
 /**
  * VisionZip: the round(54/64·n) most important tokens are kept as they are (dominant); the rest are merged
  * into n − dominant contextual tokens. Targets are every k-th remaining token, each other token joins its
- * most cosine-similar target, and a target's feature becomes the mean of its group. Returns the merged
- * features (n×D, parallel to `keep`).
+ * most cosine-similar target (ties to the lower target), and a contextual token's feature is the target's
+ * feature plus the mean of the non-targets assigned to it (just the target's feature when none is), as
+ * VisionZip's code computes it: `contextual_tokens = target_hidden + aggregated_hidden`, with the count
+ * clamped to ≥ 1. Dominant tokens keep their own features. Returns the merged features (n×D, parallel to
+ * `keep`).
  */
 function runVisionZip(input: PreparedInput): Selection {
   const { features, tokens, dim, budget } = input;
@@ -31,7 +33,7 @@ function runVisionZip(input: PreparedInput): Selection {
   }
   for (const target of targets) tokenRoles[target] = Role.mis;
 
-  // One running sum per contextual target; every non-target token joins its most similar target.
+  // One running sum per contextual target over the non-targets assigned to it (the target itself is not in it).
   const slot = new Int32Array(tokens).fill(-1);
   targets.forEach((target, t) => (slot[target] = t));
   const sums = new Float64Array(targets.length * dim);
@@ -40,7 +42,6 @@ function runVisionZip(input: PreparedInput): Selection {
     for (let d = 0; d < dim; d++) sums[group * dim + d] += features[token * dim + d];
     groupSize[group]++;
   };
-  targets.forEach((target, t) => addTo(t, target));
   if (targets.length > 0) {
     const norms = rowNorms(features, tokens, dim);
     for (const token of rest) {
@@ -63,7 +64,8 @@ function runVisionZip(input: PreparedInput): Selection {
   selection.keep.forEach((token, k) => {
     for (let d = 0; d < dim; d++) {
       const group = slot[token];
-      out[k * dim + d] = group >= 0 ? sums[group * dim + d] / groupSize[group] : features[token * dim + d];
+      const own = features[token * dim + d];
+      out[k * dim + d] = group >= 0 ? own + sums[group * dim + d] / Math.max(1, groupSize[group]) : own;
     }
   });
   return { ...selection, features: out };

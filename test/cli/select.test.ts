@@ -29,6 +29,25 @@ describe('d2pruner select', () => {
     expect(JSON.parse(stdout)).toEqual({ method: 'd2pruner', keep: [0, 1, 2, 4], roles: [0, 0, 1, 1] });
   });
 
+  it('prints the merged features of a merging method as base64 float32 (n×D)', () => {
+    // visionzip, n = 4: dominant = round(54/64·4) = 3 (tokens 0, 1, 2), rest = 3..5, one target (3);
+    // tokens 4 and 5 join it: [0.1, 1] + mean([-1, 0], [1, 0.05]) = [0.1, 1.025].
+    const { code, stdout, stderr } = runCli(['select', caseFile('vz.json', { ...goodCase, method: 'visionzip', options: {} })]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout);
+    expect(out.keep).toEqual([0, 1, 2, 3]);
+    expect(out.features.dtype).toBe('float32');
+    const bytes = Buffer.from(out.features.base64, 'base64');
+    const merged = Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4));
+    expect(merged).toHaveLength(8);
+    expect(merged.slice(0, 6)).toEqual(Array.from(Float32Array.from([1, 0, 1, 0.1, 0, 1])));
+    expect(merged[6]).toBeCloseTo(0.1, 6);
+    expect(merged[7]).toBeCloseTo(1.025, 6);
+    // Methods that do not merge print no features.
+    expect(JSON.parse(runCli(['select', caseFile('good2.json', goodCase)]).stdout).features).toBeUndefined();
+  });
+
   it('reads base64 float32 arrays and standard input', () => {
     const encoded = { ...goodCase, features: encodeFloatArray(goodCase.features), importance: encodeFloatArray(goodCase.importance) };
     const { code, stdout } = runCli(['select', '-'], JSON.stringify(encoded));

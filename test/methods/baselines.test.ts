@@ -93,10 +93,31 @@ describe('visionzip', () => {
     expect(kept(s)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 11]);
     const merged = Array.from(s.features!);
     expect(merged.slice(0, 16)).toEqual(Array(16).fill(5));
-    expect(merged[16]).toBeCloseTo(1, 6); // group {8, 9, 13}
-    expect(merged[17]).toBeCloseTo(0.4 / 3, 6);
-    expect(merged[18]).toBeCloseTo(0.1, 6); // group {11, 10, 12}
-    expect(merged[19]).toBeCloseTo(1, 6);
+    // Contextual feature = target + mean of the non-targets assigned to it (VisionZip's
+    // contextual_tokens = target_hidden + aggregated_hidden), not the mean of the whole group.
+    // Target 8 [1, 0] gets 9 [1, 0.1] and 13 [1, 0.3]: [1, 0] + [1, 0.2] = [2, 0.2].
+    expect(merged[16]).toBeCloseTo(2, 6);
+    expect(merged[17]).toBeCloseTo(0.2, 6);
+    // Target 11 [0, 1] gets 10 [0.1, 1] and 12 [0.2, 1]: [0, 1] + [0.15, 1] = [0.15, 2].
+    expect(merged[18]).toBeCloseTo(0.15, 6);
+    expect(merged[19]).toBeCloseTo(2, 6);
+  });
+  it('gives a target that no token joins its own feature (count clamped to 1, empty sum)', () => {
+    // dominant = round(54/64·4) = 3 (tokens 0..2); rest = 3..5, 1 contextual, step 3 -> target 3.
+    // Tokens 4 and 5 both join target 3, so the merged feature is [1, 2] + mean([3, 4], [5, 6]) = [5, 7].
+    const s = select({ features: rows([9, 9], [8, 8], [7, 7], [1, 2], [3, 4], [5, 6]), dims: [6, 2], importance: [6, 5, 4, 1, 1, 1], budget: 4 }, { method: 'visionzip' });
+    expect(kept(s)).toEqual([0, 1, 2, 3]);
+    expect(Array.from(s.features!)).toEqual([9, 9, 8, 8, 7, 7, 5, 7]);
+    // dominant = round(54/64·10) = 8 (tokens 0..7); rest = 8..10, 2 contextual, step 1 -> targets 8 and 9.
+    // Token 10 [0.1, 1] joins target 9 [0, 1]; target 8 [1, 0] gets nobody and keeps its own feature.
+    const dominant = Array.from({ length: 8 }, () => [5, 5]);
+    const t = select({ features: rows(...dominant, [1, 0], [0, 1], [0.1, 1]), dims: [11, 2], importance: [9, 9, 9, 9, 9, 9, 9, 9, 1, 1, 1], budget: 10 }, { method: 'visionzip' });
+    expect(kept(t)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const merged = Array.from(t.features!).slice(16);
+    expect(merged[0]).toBe(1);
+    expect(merged[1]).toBe(0);
+    expect(merged[2]).toBeCloseTo(0.1, 6);
+    expect(merged[3]).toBe(2);
   });
   it('returns the original features when n = N', () => {
     const g = seeded(1);

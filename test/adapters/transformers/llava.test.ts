@@ -107,7 +107,7 @@ describe('llava: merging methods', () => {
         else if (equal) same++;
         else merged++;
       });
-      // round(54/64 · 12) = 10 dominant tokens pass unchanged; the 2 contextual tokens are group means.
+      // round(54/64 · 12) = 10 dominant tokens pass unchanged; the 2 contextual tokens are target + mean of the tokens merged into it.
       expect(same).toBeGreaterThanOrEqual(10);
       expect(merged).toBeGreaterThan(0);
       expect(same + merged).toBe(12);
