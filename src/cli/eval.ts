@@ -47,9 +47,11 @@ export function registerEval(program: Command): void {
       const mode = flags.mode ?? (hasSplitExport(model) ? 'layer' : 'input');
       if (mode !== 'input' && mode !== 'layer') throw new ValidationError('--mode', flags.mode, 'must be input or layer');
       // Method options use ';' inside one entry so that ',' can separate entries: d2pruner:alpha=0.5;pivotRatio=0.9
-      const methods = flags.methods.split(',').filter((m) => m.trim()).map((m) => parseMethodSpec(m.replace(/;/g, ',')));
+      const parsed = flags.methods.split(',').filter((m) => m.trim()).map((m) => parseMethodSpec(m.replace(/;/g, ',')));
+      const methods = parsed.filter((m, i) => parsed.findIndex((other) => other.label === m.label) === i); // fastv,fastv: one row
       const budgets = flags.budgets.split(',').map((b) => Number(b.trim()));
       for (const b of budgets) if (!Number.isInteger(b) || b < 1) throw new ValidationError('--budgets', flags.budgets, 'must be integers ≥ 1');
+      budgets.splice(0, budgets.length, ...new Set(budgets));
       const maxNewTokens = Number(flags.maxNewTokens);
       if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new ValidationError('--max-new-tokens', flags.maxNewTokens, 'must be an integer ≥ 1');
       const cases = readCases(flags.data);
@@ -57,8 +59,9 @@ export function registerEval(program: Command): void {
       const prior = priorPath ? readPriorFile(priorPath) : undefined;
       const out = resolve(flags.out);
       mkdirSync(out, { recursive: true });
-      // Finished cases are kept here so an interrupted run resumes; the name records what was asked.
-      const checkpoint = join(out, `.partial-${mode}-${hash(JSON.stringify([model, flags.data, flags.methods, flags.budgets, priorPath, maxNewTokens]))}.jsonl`);
+      // Finished cases are kept here so an interrupted run resumes; runEval keys it by content (cases, images,
+      // model files, prior, settings), so a file left by a run on other inputs is started afresh.
+      const checkpoint = join(out, `.partial-${mode}.jsonl`);
       const progress = createProgress({ total: cases.length, label: `eval (${mode})`, quiet: flags.quiet });
       let result;
       try {
@@ -72,6 +75,11 @@ export function registerEval(program: Command): void {
           prior,
           maxNewTokens,
           checkpoint,
+          onResume: ({ cases: reused, rejected }) => {
+            if (flags.quiet) return;
+            if (reused > 0) process.stderr.write(`resuming: ${reused} finished cases found in ${checkpoint} (reused where case and image are unchanged)\n`);
+            if (rejected > 0) process.stderr.write(`${rejected} checkpoint lines did not fit and were ignored (those cases run again)\n`);
+          },
           onProgress: (done) => progress.update(done),
         });
       } finally {
@@ -98,10 +106,4 @@ function imageTokens(model: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function hash(text: string): string {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
-  return h.toString(16);
 }

@@ -6,14 +6,15 @@
  * < K per case serves every method and budget).
  */
 import { existsSync } from 'node:fs';
-import { appendFile, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { join, relative, resolve, isAbsolute } from 'node:path';
 import { ValidationError } from '../core/errors.js';
 import type { PositionalPrior } from '../importance/prior.js';
 import { methodNames } from '../methods/registry.js';
 import { select, type SelectOptions } from '../select.js';
 import { hasSplitExport, SplitDecoderModel } from '../testbed/split-decoder.js';
 import { scoreAnswer, type EvalCase } from './score.js';
+import { caseHash, checkpointHeader, checkpointLine, modelFingerprint, readCheckpoint, sha256, type Outcome } from './checkpoint.js';
 
 /** One method setting to evaluate: `none`, a method name, or `name:key=value,…` (`prior=none` drops the prior). */
 export interface MethodSpec {
@@ -68,8 +69,17 @@ export interface EvalOptions {
   prior?: PositionalPrior;
   /** Greedy decoding length. Default 8. */
   maxNewTokens?: number;
-  /** JSON-lines file of finished cases: read to resume, appended to after each case. */
+  /**
+   * JSON-lines file of finished cases: read to resume, appended to after each case. Keyed by content (cases,
+   * image bytes, model files, prior, settings), so a file left by a run on other inputs is started afresh.
+   */
   checkpoint?: string;
+  /**
+   * Called once after the checkpoint is read: `cases` finished cases found for these inputs (reused when
+   * their case and image hashes still match), `rejected` lines that did not fit, `restarted` when the file
+   * was missing or belonged to other inputs and was started afresh.
+   */
+  onResume?: (info: { cases: number; rejected: number; restarted: boolean }) => void;
   /** Called after each case with the number done. */
   onProgress?: (done: number) => void;
 }
@@ -90,28 +100,47 @@ export interface TimingRow {
   prefillMs: number;
 }
 
-interface Outcome {
-  label: string;
-  budget: number | 'all';
-  right: boolean;
-  ms: number;
-}
-
-/** Per-case outcomes written to the checkpoint file. */
-interface CaseRecord {
-  index: number;
-  outcomes: Outcome[];
-}
-
+/** The method × budget settings, each once (`--methods fastv,fastv` or `--budgets 64,64` give one row). */
 function settings(options: EvalOptions): { spec: MethodSpec; budget: number | 'all' }[] {
   const list: { spec: MethodSpec; budget: number | 'all' }[] = [];
   const none = options.methods.find((m) => m.method === 'none') ?? parseMethodSpec('none');
   list.push({ spec: none, budget: 'all' });
+  const seen = new Set<string>();
+  const budgets = [...new Set(options.budgets)];
   for (const spec of options.methods) {
-    if (spec.method === 'none') continue;
-    for (const budget of options.budgets) list.push({ spec, budget });
+    if (spec.method === 'none' || seen.has(spec.label)) continue;
+    seen.add(spec.label);
+    for (const budget of budgets) list.push({ spec, budget });
   }
   return list;
+}
+
+/** What a run's outcomes depend on besides the cases themselves: the model files, the prior and the settings. */
+function runKey(options: EvalOptions, list: ReturnType<typeof settings>): string {
+  return sha256(
+    JSON.stringify({
+      mode: options.mode,
+      maxNewTokens: options.maxNewTokens ?? 8,
+      model: modelFingerprint(options.model),
+      prior: options.prior ?? null,
+      cases: sha256(JSON.stringify(options.cases)),
+      settings: list.map(({ spec, budget }) => [spec.label, spec.method, spec.options, spec.usePrior, budget]),
+    }),
+  );
+}
+
+/**
+ * The path of a case's image inside the data folder.
+ * @throws ValidationError naming `--data` when the path leaves the folder (`../…`, an absolute path).
+ */
+export function caseImagePath(dataDir: string, image: string): string {
+  const root = resolve(dataDir);
+  const path = resolve(root, image);
+  const inside = relative(root, path);
+  if (isAbsolute(image) || inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+    throw new ValidationError('--data', image, `case image paths must stay inside the data folder ${root}`);
+  }
+  return path;
 }
 
 function selectOptions(spec: MethodSpec): SelectOptions {
@@ -138,30 +167,35 @@ export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]
     throw new ValidationError('--mode', 'layer', `needs a model with the split export (config.json d2pruner.split_layer); ${options.model} has none`);
   }
   const done = new Map<number, Outcome[]>();
-  if (options.checkpoint && existsSync(options.checkpoint)) {
-    for (const line of (await readFile(options.checkpoint, 'utf8')).split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        const record = JSON.parse(line) as CaseRecord;
-        done.set(record.index, record.outcomes);
-      } catch {
-        // a line cut by an interruption: that case runs again
-      }
-    }
-  }
+  // Resume only from outcomes computed on the same content: the run key covers the model, prior, settings and
+  // cases; each case line also carries the hash of its case and image bytes, checked before reuse below.
+  const key = options.checkpoint ? runKey(options, list) : '';
+  const resumed = options.checkpoint ? readCheckpoint(options.checkpoint, key, options.cases.length, list.map(({ spec, budget }) => ({ label: spec.label, budget }))) : undefined;
+  if (options.checkpoint && resumed && !resumed.matches) await writeFile(options.checkpoint, checkpointHeader(key));
   const transformers: any = await import('@huggingface/transformers'); // eslint-disable-line @typescript-eslint/no-explicit-any
   transformers.env.allowRemoteModels = false;
   const runner = options.mode === 'layer' ? await layerRunner(options, list, transformers) : await inputRunner(options, list, transformers);
+  if (resumed) options.onResume?.({ cases: resumed.done.size, rejected: resumed.rejected, restarted: !resumed.matches });
   let count = 0;
   for (let index = 0; index < options.cases.length; index++) {
-    if (!done.has(index)) {
-      const c = options.cases[index]!;
-      const imagePath = join(options.dataDir, c.image);
-      if (!existsSync(imagePath)) throw new ValidationError('--data', c.image, `image not found in ${options.dataDir}`);
-      const image = await transformers.RawImage.read(imagePath);
+    const c = options.cases[index]!;
+    const imagePath = caseImagePath(options.dataDir, c.image);
+    if (!existsSync(imagePath)) throw new ValidationError('--data', c.image, `image not found in ${options.dataDir}`);
+    const bytes = await readFile(imagePath);
+    const hash = caseHash(c, bytes);
+    const previous = resumed?.done.get(index);
+    if (previous && previous.hash === hash) {
+      done.set(index, previous.outcomes);
+    } else {
+      let image;
+      try {
+        image = await transformers.RawImage.read(imagePath);
+      } catch (error) {
+        throw new ValidationError('--data', c.image, `is not a readable image (${(error as Error).message})`);
+      }
       const outcomes = await runner(c, image);
       done.set(index, outcomes);
-      if (options.checkpoint) await appendFile(options.checkpoint, JSON.stringify({ index, outcomes } satisfies CaseRecord) + '\n');
+      if (options.checkpoint) await appendFile(options.checkpoint, checkpointLine(index, hash, outcomes));
     }
     count++;
     options.onProgress?.(count);
