@@ -3,11 +3,10 @@
  * no host library — so it bundles for the browser as it runs in Node. Model pipelines live behind their own
  * entries: `d2pruner/transformers` (browser-safe), `d2pruner/node`, `d2pruner/eval`, `d2pruner/testbed`.
  */
-export { select, getMethod, type SelectOptions, type MethodOptionsMap } from './select.js';
+export { select, getMethod, validateSelectOptions, type SelectOptions, type MethodOptionsMap } from './select.js';
 export { methods, methodNames, isMethodName, type MethodName } from './methods/registry.js';
 export type { MethodDefinition } from './methods/method.js';
-export * as defaults from './methods/defaults.js';
-export type { D2PrunerOptions, RandomOptions, DartOptions, CdprunerOptions, SpatialKernel } from './methods/defaults.js';
+export { defaults, type D2PrunerOptions, type RandomOptions, type DartOptions, type CdprunerOptions, type SpatialKernel, type NoOptions } from './methods/defaults.js';
 export { resolveBudget, resolveGrid } from './core/validate.js';
 export { ValidationError } from './core/errors.js';
 export { Role, type Selection, type SelectionInput, type Grid, type Tile, type RoleCode, type NumericArray } from './core/types.js';

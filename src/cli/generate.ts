@@ -3,6 +3,7 @@ import { ValidationError } from '../core/errors.js';
 import { methodNames } from '../methods/registry.js';
 import { readPriorFile } from './files.js';
 import { budgetFlag, integerFlag, methodFlag } from './flags.js';
+import type { TokenPruningOptions } from '../adapters/transformers/types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- transformers.js models and processors are untyped here */
 
@@ -74,7 +75,7 @@ export function registerGenerate(program: Command): void {
               importance: flags.importance as 'promptRelevance' | 'attention',
               tokenizer: loaded.processor,
               ...methodOptions,
-            });
+            } as TokenPruningOptions); // from flags: withTokenPruning checks method and options
       // Prefill time = time to the first generated token (vision encoder, embeddings, selection, decoder).
       let started = 0;
       let firstTokenAt = 0;

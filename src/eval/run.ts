@@ -11,10 +11,11 @@ import { join, relative, resolve, isAbsolute } from 'node:path';
 import { ValidationError } from '../core/errors.js';
 import type { PositionalPrior } from '../importance/prior.js';
 import { methodNames } from '../methods/registry.js';
-import { select, type SelectOptions } from '../select.js';
+import { select, validateSelectOptions, type SelectOptions } from '../select.js';
 import { hasSplitExport, SplitDecoderModel } from '../testbed/split-decoder.js';
 import { scoreAnswer, type EvalCase } from './score.js';
 import { caseHash, checkpointHeader, checkpointLine, modelFingerprint, readCheckpoint, sha256, type Outcome } from './checkpoint.js';
+import type { TokenPruningOptions } from '../adapters/transformers/types.js';
 
 /** One method setting to evaluate: `none`, a method name, or `name:key=value,…` (`prior=none` drops the prior). */
 export interface MethodSpec {
@@ -162,7 +163,7 @@ export function defaultPriorPath(model: string, mode: 'input' | 'layer'): string
  */
 export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]; timing: TimingRow[] }> {
   const list = settings(options);
-  for (const { spec } of list) if (spec.method !== 'none') select(toyInput(), { ...selectOptions(spec) }); // validate options early
+  for (const { spec } of list) if (spec.method !== 'none') validateSelectOptions(selectOptions(spec)); // reject bad options before any case runs
   if (options.mode === 'layer' && !hasSplitExport(options.model)) {
     throw new ValidationError('--mode', 'layer', `needs a model with the split export (config.json d2pruner.split_layer); ${options.model} has none`);
   }
@@ -252,7 +253,7 @@ async function inputRunner(options: EvalOptions, list: ReturnType<typeof setting
           ...(spec.usePrior && options.prior ? { prior: options.prior } : {}),
           tokenizer: loaded.processor,
           ...spec.options,
-        }),
+        } as TokenPruningOptions), // from the method spec: withTokenPruning checks it
   );
   const maxNewTokens = options.maxNewTokens ?? 8;
   void transformers;
@@ -295,16 +296,5 @@ function summarize(cases: EvalCase[], list: ReturnType<typeof settings>, done: M
     timing.push({ method: spec.label, budget, prefillMs: runs > 0 ? ms / runs : 0 });
   }
   return { rows, timing };
-}
-
-function toyInput() {
-  return {
-    features: Float32Array.from([1, 0, 0, 1, 1, 1, 0.5, 0.2]),
-    dims: [4, 2] as [number, number],
-    importance: Float32Array.from([0.1, 0.2, 0.3, 0.4]),
-    prior: Float32Array.from([0.25, 0.25, 0.25, 0.25]),
-    grid: { rows: 2, cols: 2 },
-    budget: 2,
-  };
 }
 

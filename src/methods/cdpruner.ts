@@ -3,8 +3,14 @@ import { orderByDescending } from '../core/order.js';
 import { DROPPED, selectionFromRoles } from '../core/result.js';
 import { cosineRow, rowNorms } from '../core/similarity.js';
 import { Role, type PreparedInput, type Selection } from '../core/types.js';
-import { CDPRUNER_DEFAULTS, type CdprunerOptions } from './defaults.js';
 import type { MethodDefinition } from './method.js';
+
+export interface CdprunerOptions {
+  /** θ_c in (0, 1): weight w = exp(θ_c·q / (2(1 − θ_c))); undefined (default) uses w = q. */
+  theta: number | undefined;
+}
+
+export const CDPRUNER_DEFAULTS: Readonly<CdprunerOptions> = Object.freeze({ theta: undefined });
 
 const RESIDUAL_FLOOR = 1e-10;
 

@@ -4,8 +4,36 @@ import { orderByDescending } from '../core/order.js';
 import { DROPPED, selectionFromRoles } from '../core/result.js';
 import { rowDot, rowNorm } from '../core/similarity.js';
 import { Role, type PreparedInput, type Selection, type TokenPositions } from '../core/types.js';
-import { D2PRUNER_DEFAULTS, type D2PrunerOptions, type SpatialKernel } from './defaults.js';
 import type { MethodDefinition } from './method.js';
+
+/** Spatial term of D2Pruner's hybrid graph. */
+export type SpatialKernel =
+  /** 1 when two tokens lie in the same tile within Chebyshev distance `radius`, else 0. */
+  | { kind: 'window'; radius: number }
+  /** exp(−(Δrow² + Δcol²) / (2σ²)) in the same tile, else 0. */
+  | { kind: 'gaussian'; sigma: number };
+
+export interface D2PrunerOptions {
+  /** Share of the budget taken as pivots, r: floor(r·n) pivots. Default 0.7. */
+  pivotRatio: number;
+  /** Edge threshold θ on the fused similarity (strict >). Default 0.8. */
+  threshold: number;
+  /** Semantic weight α in S = α·cosine + (1 − α)·spatial. Default 1.0 (the paper uses 0.5 for grounding). */
+  alpha: number;
+  /** Spatial term. Default `{ kind: 'window', radius: 2 }`. Used only when alpha < 1. */
+  spatial: SpatialKernel;
+  /** ε in s = a / (p + ε). Default 1e-7. */
+  epsilon: number;
+}
+
+/** D2Pruner's defaults (ALGORITHM.md). */
+export const D2PRUNER_DEFAULTS: Readonly<D2PrunerOptions> = Object.freeze({
+  pivotRatio: 0.7,
+  threshold: 0.8,
+  alpha: 1.0,
+  spatial: Object.freeze({ kind: 'window', radius: 2 }) as SpatialKernel,
+  epsilon: 1e-7,
+});
 
 const spatialCheck: OptionCheck<SpatialKernel> = (value, field) => {
   const kernel = value as Partial<SpatialKernel> | null;

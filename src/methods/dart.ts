@@ -3,8 +3,14 @@ import { orderByDescending } from '../core/order.js';
 import { selectionFromIndices } from '../core/result.js';
 import { cosineRow, rowL1, rowNorms } from '../core/similarity.js';
 import type { PreparedInput, Selection } from '../core/types.js';
-import { DART_DEFAULTS, type DartOptions } from './defaults.js';
 import type { MethodDefinition } from './method.js';
+
+export interface DartOptions {
+  /** Number of pivot tokens (largest L1 feature norm), capped at the budget. Default 8. */
+  pivots: number;
+}
+
+export const DART_DEFAULTS: Readonly<DartOptions> = Object.freeze({ pivots: 8 });
 
 /**
  * DART's duplication rule: p pivots with the largest L1 feature norm; the other n − p slots are shared out in

@@ -2,8 +2,7 @@ import { argmax } from '../core/order.js';
 import { selectionFromIndices } from '../core/result.js';
 import { cosineRow, nearestCosines, rowNorms } from '../core/similarity.js';
 import type { PreparedInput, Selection } from '../core/types.js';
-import { NO_OPTIONS, type NoOptions } from './defaults.js';
-import type { MethodDefinition } from './method.js';
+import { NO_OPTIONS, type MethodDefinition, type NoOptions } from './method.js';
 
 /**
  * DivPrune: greedy max–min diversity with distance 1 − cosine. The first token is the one farthest from its

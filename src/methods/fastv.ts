@@ -1,8 +1,7 @@
 import { topIndices } from '../core/order.js';
 import { selectionFromIndices } from '../core/result.js';
 import { Role, type PreparedInput, type Selection } from '../core/types.js';
-import { NO_OPTIONS, type NoOptions } from './defaults.js';
-import type { MethodDefinition } from './method.js';
+import { NO_OPTIONS, type MethodDefinition, type NoOptions } from './method.js';
 
 /** FastV's rule: the n tokens with the highest raw importance; the prior is ignored. */
 function runFastV(input: PreparedInput): Selection {

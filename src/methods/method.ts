@@ -2,6 +2,10 @@ import type { OptionSchema } from '../core/options.js';
 import type { PreparedInput, Selection } from '../core/types.js';
 import type { InputNeeds } from '../core/validate.js';
 
+/** Options of methods that take none. */
+export type NoOptions = Record<never, never>;
+export const NO_OPTIONS: Readonly<NoOptions> = Object.freeze({});
+
 /** A selection method: its options, what it needs from the input, and the pure function that runs it. */
 export interface MethodDefinition<O extends object = object> {
   readonly name: string;

@@ -2,8 +2,14 @@ import { numberIn } from '../core/options.js';
 import { mulberry32 } from '../core/random.js';
 import { selectionFromIndices } from '../core/result.js';
 import type { PreparedInput, Selection } from '../core/types.js';
-import { RANDOM_DEFAULTS, type RandomOptions } from './defaults.js';
 import type { MethodDefinition } from './method.js';
+
+export interface RandomOptions {
+  /** Seed of the generator; same seed, same result. Default 0. */
+  seed: number;
+}
+
+export const RANDOM_DEFAULTS: Readonly<RandomOptions> = Object.freeze({ seed: 0 });
 
 /** n distinct tokens drawn uniformly: a partial Fisher–Yates shuffle driven by mulberry32(seed). */
 function runRandom(input: PreparedInput, options: RandomOptions): Selection {

@@ -1,7 +1,6 @@
 import { selectionFromIndices } from '../core/result.js';
 import type { PreparedInput, Selection } from '../core/types.js';
-import { NO_OPTIONS, type NoOptions } from './defaults.js';
-import type { MethodDefinition } from './method.js';
+import { NO_OPTIONS, type MethodDefinition, type NoOptions } from './method.js';
 
 /** Evenly spaced tokens: floor((k + 0.5)·N / n) for k = 0…n−1. */
 function runUniform(input: PreparedInput): Selection {

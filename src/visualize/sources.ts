@@ -7,6 +7,7 @@ import { getMethod, select } from '../select.js';
 import { imagePatchFeatures } from './image-features.js';
 import { processorGeometry, tileRegions } from './regions.js';
 import type { OverlayPanel, TileRegion } from './overlay.js';
+import type { TokenPruningOptions } from '../adapters/transformers/types.js';
 
 /** Everything {@link renderOverlay} needs besides the image: what each method kept, on which layout. */
 export interface MethodSelections {
@@ -100,7 +101,7 @@ export async function modelSelections(options: SelectionSourceOptions & { modelD
       prior: options.prior,
       tokenizer: processor,
       ...methodOptionsFor(method, options.methodOptions),
-    });
+    } as TokenPruningOptions); // from flags: withTokenPruning checks method and options
     await pruned.generate({ ...inputs, max_new_tokens: 1, do_sample: false });
     const report = pruned.lastPruning;
     const picture = report?.images?.[0];

@@ -1,3 +1,5 @@
+import type { MethodName } from '../../methods/registry.js';
+import type { MethodOptionsMap } from '../../select.js';
 import type { Grid } from '../../core/types.js';
 import type { ImportanceCallback, ImportanceName } from '../../importance/types.js';
 import type { PositionalPrior, TileLayout } from '../../importance/prior.js';
@@ -33,9 +35,16 @@ export interface TokenizerLike {
 }
 
 /** Options of {@link withTokenPruning}. Keys other than the ones below are passed to the selection method. */
-export interface TokenPruningOptions {
-  /** Selection method: `d2pruner`, `random`, `uniform`, `fastv`, `divprune`, `dart`, `cdpruner`, `visionzip`. */
-  method: string;
+/**
+ * Options of {@link withTokenPruning}: `method` plus that method's options (typed per method, as `select`'s
+ * are, so a misspelt option is a compile error) and the adapter options below.
+ */
+export type TokenPruningOptions = {
+  [M in MethodName]: PruningAdapterOptions & { method: M } & Partial<MethodOptionsMap[M]>;
+}[MethodName];
+
+/** The adapter's own options (everything but the method and its options). */
+export interface PruningAdapterOptions {
   /** Visual tokens to keep per image: an integer in [1, N] or a fraction in (0, 1) of that image's N tokens. */
   budget: number;
   /**
@@ -57,8 +66,6 @@ export interface TokenPruningOptions {
   excludeTokenIds?: Iterable<number>;
   /** For `importance: 'attention'`: the decoder output holding the last prompt token's attention. */
   attentionOutput?: string;
-  /** Method options (e.g. `pivotRatio`, `alpha`, `seed`), checked by the selection core. */
-  [methodOption: string]: unknown;
 }
 
 /** What happened to one image in the last pruned prefill. */
@@ -149,4 +156,32 @@ export interface FamilyAdapter {
   ): ImageSpan[];
   /** Token ids that are template markers around images, excluded from the prompt text. */
   markerIds?(model: VisionLanguageModelLike, row: BigInt64Array, images: readonly ImageSpan[]): Iterable<bigint>;
+  /** How this family's prompts carry images (used by the prompt builder, prompt.ts). */
+  prompt: PromptRecipe;
+}
+
+/** A family's prompt conventions: where images go in a prompt and how its processor is called. */
+export interface PromptRecipe {
+  /** Text of one image in a rendered prompt, which the processor expands into the image's tokens. */
+  imageText(processor: ProcessorLike): string;
+  /**
+   * What a string-content message puts before its text for each image, for string-only chat templates
+   * (the model card's own recipe where there is one, e.g. FastVLM's `'<image>' + question`).
+   */
+  inlineImage(modelType: string, processor: ProcessorLike): string;
+  /** Strings a user's prompt must not contain (image placeholders and markers the processor would expand). */
+  reserved(processor: ProcessorLike): string[];
+  /** `processor(images, text)` (LLaVA) rather than `processor(text, images)`. */
+  imagesFirst: boolean;
+  /** Options the family's recipe passes to the processor, e.g. `{ add_special_tokens: false }`. */
+  processorOptions(modelType: string): Record<string, unknown>;
+}
+
+/** The subset of a transformers.js processor the prompt builder uses. */
+export interface ProcessorLike {
+  (...args: unknown[]): Promise<Record<string, unknown>>;
+  apply_chat_template?(messages: unknown[], options?: Record<string, unknown>): unknown;
+  chat_template?: unknown;
+  config?: Record<string, unknown>;
+  tokenizer?: { chat_template?: unknown; [key: string]: unknown };
 }
