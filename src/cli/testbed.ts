@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
 import { stringifyPrior } from '../importance/prior.js';
 import { describePriorBias, formatPriorBias } from '../importance/prior-bias.js';
-import { writeDataset } from '../testbed/dataset.js';
+import { checkDatasetOutput, writeDataset } from '../testbed/dataset.js';
 import { calibrateLayerPrior, type CalibrationInput } from '../testbed/prior.js';
 import { SplitDecoderModel } from '../testbed/split-decoder.js';
 import { listImages, priorHeatmap } from './calibrate.js';
@@ -53,17 +53,30 @@ export function registerTestbed(program: Command): void {
     .action(async (flags: GenerateFlags) => {
       if (!flags.out) throw new UsageError('--out DIR is required');
       const count = parseInteger(flags.count, '--count');
+      const seed = parseInteger(flags.seed, '--seed');
+      const questions = parseInteger(flags.questions, '--questions');
+      checkDatasetOutput(flags.out, '--out');
       const progress = createProgress({ total: count, label: 'generate', quiet: flags.quiet });
-      const cases = await writeDataset({
-        seed: parseInteger(flags.seed, '--seed'),
-        count,
-        questions: parseInteger(flags.questions, '--questions'),
-        out: flags.out,
-        png: flags.png,
-        raw: flags.raw,
-        onProgress: (done) => progress.update(done),
-      });
-      progress.stop();
+      // Ctrl-C stops between scenes; writeDataset removes its temporary folder and leaves --out as it was.
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      let cases: number;
+      try {
+        cases = await writeDataset({ seed, count, questions, out: flags.out, png: flags.png, raw: flags.raw, signal: interrupt.signal, onProgress: (done) => progress.update(done) });
+      } catch (error) {
+        if (interrupt.signal.aborted) {
+          progress.stop();
+          process.stderr.write(`d2pruner: interrupted; ${flags.out} was left as it was\n`);
+          process.exit(130);
+        }
+        throw error;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        progress.stop();
+      }
       if (!flags.quiet) process.stderr.write(`wrote ${count} scenes and ${cases} cases to ${flags.out}\n`);
     });
 
