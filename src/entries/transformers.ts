@@ -15,5 +15,6 @@ export {
   type FamilyAdapter,
   type TokenizerLike,
 } from '../adapters/transformers/index.js';
+export { chatPrompt, chatInputs, type ChatPrompt, type ChatPromptOptions, type ChatTurn } from '../adapters/transformers/prompt.js';
 export { tileRegions, processorGeometry, type ProcessorGeometry, type TileRegion } from '../visualize/regions.js';
 export { overlayStyle } from '../visualize/style.js';

@@ -13,6 +13,13 @@ export const idefics3: FamilyAdapter = {
   family: 'idefics3',
   modelTypes: ['idefics3', 'smolvlm'],
   mrope: false,
+  prompt: {
+    imageText: () => '<image>',
+    inlineImage: () => '<image>',
+    reserved: () => ['<image>', '<fake_token_around_image>', '<global-img>'],
+    imagesFirst: false,
+    processorOptions: () => ({}),
+  },
   locateImages(model: VisionLanguageModelLike, row: BigInt64Array): ImageSpan[] {
     const config = model.config as { image_token_id?: number; image_token_index?: number };
     const imageTokenId = config.image_token_id ?? config.image_token_index;

@@ -44,3 +44,4 @@ export type {
   TokenizerLike,
 } from './types.js';
 export { calibratePrior, type CalibrateOptions } from './calibrate.js';
+export { chatPrompt, chatInputs, type ChatPrompt, type ChatPromptOptions, type ChatTurn } from './prompt.js';

@@ -1,5 +1,11 @@
-import type { FamilyAdapter, ImageSpan, TensorLike, VisionLanguageModelLike } from './types.js';
+import type { FamilyAdapter, ImageSpan, ProcessorLike, TensorLike, VisionLanguageModelLike } from './types.js';
 import { range, squareLayout, tokenRuns } from './layout.js';
+
+/** The processor's image placeholder (`processor_config.json` `image_token`, `<image>` by default). */
+function imageToken(processor: ProcessorLike): string {
+  const token = processor.config?.image_token;
+  return typeof token === 'string' && token.length > 0 ? token : '<image>';
+}
 
 /**
  * LLaVA layout: `llava`, `llava_qwen2` (FastVLM) and `llava_onevision`. The projected image features replace
@@ -12,6 +18,16 @@ export const llava: FamilyAdapter = {
   family: 'llava',
   modelTypes: ['llava', 'llava_qwen2', 'llava_onevision'],
   mrope: false,
+  prompt: {
+    imageText: (processor) => imageToken(processor),
+    // FastVLM's model card (onnx-community/FastVLM-0.5B-ONNX) builds `content: '<image>' + question`;
+    // LLaVA-1.5's prompt format is `USER: <image>\n<prompt> ASSISTANT:`.
+    inlineImage: (modelType, processor) => (modelType === 'llava_qwen2' ? imageToken(processor) : `${imageToken(processor)}\n`),
+    reserved: (processor) => [imageToken(processor)],
+    imagesFirst: true,
+    // FastVLM's chat template already writes every special token; its recipe tokenizes without adding more.
+    processorOptions: (modelType) => (modelType === 'llava_qwen2' ? { add_special_tokens: false } : {}),
+  },
   locateImages(model: VisionLanguageModelLike, row: BigInt64Array, modelInputs: Record<string, unknown>): ImageSpan[] {
     const config = model.config as { image_token_index?: number; image_token_id?: number };
     const imageTokenId = config.image_token_index ?? config.image_token_id;

@@ -1,4 +1,5 @@
 import { ValidationError } from '../../core/errors.js';
+import { float16Storage, float16StorageToFloat32 } from '../../core/float16.js';
 import { resolveBudget } from '../../core/validate.js';
 import { priorForLayout, validatePrior, type PositionalPrior } from '../../importance/prior.js';
 import { lastTokenAttention } from '../../importance/attention.js';
@@ -188,7 +189,12 @@ export function wrapModel<M extends object>(model: M, family: FamilyAdapter, opt
   const states = new WeakMap<object, DecodeState>();
   const frozen = Object.freeze({ ...options });
   let lastPruning: PruningReport | null = null;
-  const wrapper = Object.create(model) as VisionLanguageModelLike;
+  let prefills = 0;
+  // transformers.js models are callable (`model(inputs)` runs `_call` → `forward`); so is the wrapper: a
+  // function whose prototype is the model, as transformers.js's own Callable is.
+  const callable = (...args: unknown[]) => (callable as unknown as { _call(...a: unknown[]): unknown })._call(...args);
+  const wrapper = Object.setPrototypeOf(callable, model) as VisionLanguageModelLike;
+  const originalGenerate = host.generate;
 
   Object.defineProperties(wrapper, {
     forward: {
@@ -199,7 +205,7 @@ export function wrapModel<M extends object>(model: M, family: FamilyAdapter, opt
         if (modelInputs.pixel_values && inputIds && inputIds.dims[1]! > 1 && pastLength === 0 && !modelInputs.inputs_embeds) {
           const started = performance.now();
           const result = await prunedPrefill(this, family, resolved, originalForward, modelInputs);
-          if (!result) return originalForward.call(this, modelInputs);
+          prefills++;
           states.set(modelInputs, result.state);
           result.report.prefillMs = performance.now() - started;
           lastPruning = result.report;
@@ -210,6 +216,22 @@ export function wrapModel<M extends object>(model: M, family: FamilyAdapter, opt
           return originalForward.call(this, decodeInputs(family, modelInputs, inputIds, pastLength, state));
         }
         return originalForward.call(this, modelInputs);
+      },
+      writable: true,
+      configurable: true,
+    },
+    generate: {
+      value: async function generate(this: VisionLanguageModelLike, generateOptions: Record<string, unknown>) {
+        const before = prefills;
+        const output = await originalGenerate.call(this, generateOptions);
+        if (generateOptions?.pixel_values && generateOptions.past_key_values == null && prefills === before) {
+          throw new Error(
+            'withTokenPruning: generate() ran with pixel_values but the pruning prefill never ran, so the answer ' +
+              'is unpruned; this transformers.js version no longer calls model.forward for the prefill ' +
+              '(the wrapper was tested with @huggingface/transformers 4.3.1)',
+          );
+        }
+        return output;
       },
       writable: true,
       configurable: true,
@@ -276,8 +298,23 @@ function visionKwargs(modelInputs: ModelInputs): ModelInputs {
 
 function toFloat32(tensor: TensorLike): Float32Array {
   if (tensor.type === 'float32') return tensor.data as Float32Array;
+  if (tensor.type === 'float16') return float16StorageToFloat32(tensor.data as Uint16Array);
   if (!tensor.to) throw new Error(`cannot convert a ${tensor.type} tensor to float32`);
   return tensor.to('float32').data as Float32Array;
+}
+
+/**
+ * `tensor` in the dtype of `like` (float16 ↔ float32). A float16 model may pair float32 image features with
+ * float16 embeddings (e.g. a q4 vision encoder with an fp16 embed_tokens); transformers.js's merge copies the
+ * raw values into the embeddings' storage, which on runtimes without Float16Array is a Uint16Array of bit
+ * patterns, so the features are encoded first.
+ */
+function matchFloatType(tensor: TensorLike, like: TensorLike): TensorLike {
+  if (tensor.type === like.type) return tensor;
+  const Tensor = tensor.constructor as TensorCtor;
+  if (like.type === 'float16' && tensor.type === 'float32') return new Tensor('float16', float16Storage(tensor.data as Float32Array), tensor.dims);
+  if (like.type === 'float32' && tensor.type === 'float16') return new Tensor('float32', toFloat32(tensor), tensor.dims);
+  return tensor;
 }
 
 /** cumsum(mask) − 1, masked slots 1: transformers.js's position ids for a 2-D mask row. */
@@ -358,7 +395,7 @@ export async function scorePrefill(
   const textEmbeds = await model.encode_text({ input_ids: inputIds, ...kwargs });
   const imageFeatures = await model.encode_image({ ...kwargs });
   const merged = model._merge_input_ids_with_image_features({
-    image_features: imageFeatures,
+    image_features: matchFloatType(imageFeatures, textEmbeds),
     inputs_embeds: textEmbeds,
     input_ids: inputIds,
     attention_mask: attentionMask,
@@ -450,7 +487,8 @@ export async function scorePrefill(
 /**
  * The pruned prefill: select per image, then run the decoder on the kept tokens only (embeddings, mask and
  * positions gathered together). Rows of a batch that keep different numbers of tokens are left-padded with
- * masked zero rows. Returns null when no row holds an image.
+ * masked zero rows.
+ * @throws ValidationError when pixel_values were given but no row holds an image token (before any session).
  */
 async function prunedPrefill(
   model: VisionLanguageModelLike,
@@ -458,12 +496,22 @@ async function prunedPrefill(
   options: ResolvedOptions,
   originalForward: VisionLanguageModelLike['forward'],
   modelInputs: ModelInputs,
-): Promise<PrefillResult | null> {
+): Promise<PrefillResult> {
   const inputIds = modelInputs.input_ids as TensorLike;
   const Tensor = inputIds.constructor as TensorCtor;
   const [batch, length] = inputIds.dims as [number, number];
   const { images } = locateBatch(model, family, modelInputs);
-  if (images.every((row) => row.length === 0)) return null;
+  if (images.every((row) => row.length === 0)) {
+    // transformers.js would fail later, after the vision encoder, with "Number of tokens and features do not match".
+    const config = model.config as Record<string, unknown>;
+    const id = config.image_token_index ?? config.image_token_id;
+    throw new ValidationError(
+      'input_ids',
+      inputIds.dims,
+      `hold no image token (id ${String(id)}) although pixel_values were given: the prompt was rendered without an image ` +
+        'placeholder (a list-content message through a string-only chat template?); build it with chatInputs()',
+    );
+  }
 
   // Every check that needs the token counts, before any session runs.
   let imageIndex = 0;
@@ -556,8 +604,13 @@ async function prunedPrefill(
     }
     delta.push(maxPosition + 1n - BigInt(newLength));
   }
-  let newEmbeds = new Tensor(assembleInFloat32 ? 'float32' : embeds.type, newEmbedData, [batch, newLength, hidden]);
-  if (assembleInFloat32) newEmbeds = newEmbeds.to!(embeds.type);
+  // Tensor.to('float16') is not an encoder on runtimes without Float16Array (it truncates to integers).
+  const newDims = [batch, newLength, hidden];
+  const newEmbeds = !assembleInFloat32
+    ? new Tensor(embeds.type, newEmbedData, newDims)
+    : embeds.type === 'float16'
+      ? new Tensor('float16', float16Storage(newEmbedData), newDims)
+      : new Tensor('float32', newEmbedData, newDims).to!(embeds.type);
   const positionIds = new Tensor('int64', positionData, family.mrope ? [3, batch, newLength] : [batch, newLength]);
   if (family.mrope) modelInputs.rope_deltas = new Tensor('int64', BigInt64Array.from(delta), [batch, 1]);
 

@@ -12,6 +12,13 @@ export const qwen2vl: FamilyAdapter = {
   family: 'qwen2_vl',
   modelTypes: ['qwen2_vl', 'qwen2_5_vl'],
   mrope: true,
+  prompt: {
+    imageText: () => '<|image_pad|>',
+    inlineImage: () => '<|vision_start|><|image_pad|><|vision_end|>',
+    reserved: () => ['<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>'],
+    imagesFirst: false,
+    processorOptions: () => ({}),
+  },
   locateImages(model: VisionLanguageModelLike, row: BigInt64Array, modelInputs: Record<string, unknown>, imageOffset = 0): ImageSpan[] {
     const config = model.config as { image_token_id?: number; vision_config?: { spatial_merge_size?: number } };
     if (config.image_token_id === undefined) throw new Error('config.json of this Qwen-VL model names no image_token_id');
