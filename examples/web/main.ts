@@ -1,12 +1,15 @@
 /**
  * The browser demo: a transformers.js VLM on onnxruntime-web (wasm, files served by this page), asked one
  * question twice — unpruned, and with `withTokenPruning` at the chosen method and budget — with the answers,
- * visual-token counts, times and the overlay of kept tokens side by side.
+ * visual-token counts, times and the overlay of kept tokens side by side. Testbed scenes are generated in the
+ * page (`d2pruner/testbed`), so their questions come with the expected answers, and grounding answers are
+ * drawn as boxes next to the expected box.
  */
 import { AutoModelForImageTextToText, AutoProcessor, RawImage, env } from '@huggingface/transformers';
-import { methodNames } from 'd2pruner';
+import { methodNames, type MethodName } from 'd2pruner';
 import { overlayStyle, processorGeometry, tileRegions, withTokenPruning, type PruningReport } from 'd2pruner/transformers';
-import { drawOverlay } from './overlay.js';
+import { answerToBox, generateScene, IMAGE_SIZE, iou, type Case } from 'd2pruner/testbed';
+import { drawAnswerBoxes, drawOverlay, type AnswerBox } from './overlay.js';
 
 // Everything local: no hub, no CDN. ORT's wasm files are served under /ort/ by vite.config.ts.
 env.allowRemoteModels = false;
@@ -37,6 +40,10 @@ let processor: any;
 let config: any;
 let image: { raw: RawImage; element: HTMLImageElement } | null = null;
 let tokensPerImage = 0;
+/** Questions (with answers) about the testbed scene on show; empty for a user's own image. */
+let sceneCases: Omit<Case, 'image'>[] = [];
+/** The scene on show: the sample of docs/images/testbed-scene.png is held-out evaluation scene 3 of seed 7. */
+let scene = { seed: 7, index: 3, questions: 1 };
 
 /** State for the browser test and for people poking at the console. */
 const demo = ((window as any).__demo = { ready: false, runs: 0, last: null as unknown, error: null as string | null });
@@ -44,16 +51,52 @@ const demo = ((window as any).__demo = { ready: false, runs: 0, last: null as un
 for (const name of methodNames) methodSelect.add(new Option(name, name, name === 'd2pruner', name === 'd2pruner'));
 budget.addEventListener('input', () => (budgetValue.value = `${budget.value} / ${tokensPerImage || '?'}`));
 runButton.addEventListener('click', () => void run());
+question.addEventListener('input', showExpected);
+$<HTMLButtonElement>('next-scene').addEventListener('click', () => {
+  // Further scenes come from the demo seed (42: neither training nor evaluation data), four questions each.
+  scene = scene.seed === 42 ? { ...scene, index: scene.index + 1 } : { seed: 42, index: 0, questions: 4 };
+  void showScene().catch(fail);
+});
+
+/** Renders the current testbed scene in the page and makes it the image. */
+async function showScene(): Promise<void> {
+  const generated = generateScene(scene.seed, scene.index, scene.questions);
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = IMAGE_SIZE;
+  const pixels = new ImageData(IMAGE_SIZE, IMAGE_SIZE);
+  for (let p = 0; p < IMAGE_SIZE * IMAGE_SIZE; p++) {
+    pixels.data.set(generated.scene.rgb.subarray(3 * p, 3 * p + 3), 4 * p);
+    pixels.data[4 * p + 3] = 255;
+  }
+  canvas.getContext('2d')!.putImageData(pixels, 0, 0);
+  const blob = await new Promise<Blob>((done) => canvas.toBlob((b) => done(b!), 'image/png'));
+  await useImage(blob, generated.cases);
+  const grounding = generated.cases.find((c) => c.task === 'grounding') ?? generated.cases[0]!;
+  question.value = grounding.prompt;
+  showExpected();
+}
+
+/** The expected answer of the question typed, when it is one of the scene's questions. */
+function expectedCase(): Omit<Case, 'image'> | undefined {
+  return sceneCases.find((c) => c.prompt === question.value.trim());
+}
+
+function showExpected(): void {
+  const expected = expectedCase();
+  $('expected').textContent = expected ? `expected: ${expected.answer}` : sceneCases.length ? 'not one of this scene’s questions: no expected answer' : '';
+}
 
 async function load(): Promise<void> {
   config = await (await fetch(`/models/${MODEL_ID}/config.json`)).json();
   processor = await AutoProcessor.from_pretrained(MODEL_ID);
   model = await AutoModelForImageTextToText.from_pretrained(MODEL_ID, { dtype: 'fp32', device: 'wasm' });
-  await useImage(await (await fetch('/samples/testbed-scene.png')).blob());
-  // Warm-up: the first run of each ONNX session pays one-off costs; without this the unpruned answer (run
-  // first) would look slower than it is.
+  await showScene();
+  // Warm-up of both paths: the first run of each ONNX session (and of the pruned path's shorter shapes) pays
+  // one-off costs; without this the first comparison would be skewed by whichever ran cold.
   status.textContent = 'Warming up…';
-  await model.generate({ ...(await prepare()), max_new_tokens: 2, do_sample: false });
+  const warm = await prepare();
+  await model.generate({ ...warm, max_new_tokens: 2, do_sample: false });
+  await withTokenPruning(model, { method: 'd2pruner', budget: Math.max(1, Math.round(tokensPerImage / 9)), tokenizer: processor }).generate({ ...warm, max_new_tokens: 2, do_sample: false });
   const fixture = !config._name_or_path && (await fetch(`/models/${MODEL_ID}/fixture.json`)).ok;
   $('note').textContent = fixture
     ? `Model: a tiny random-weight ${config.model_type} test fixture (models/testbed is not there), so answers are noise; the pruning, counts, overlay and timings are real.`
@@ -64,7 +107,10 @@ async function load(): Promise<void> {
   demo.ready = true;
 }
 
-async function useImage(blob: Blob): Promise<void> {
+async function useImage(blob: Blob, cases: Omit<Case, 'image'>[] = []): Promise<void> {
+  sceneCases = cases;
+  const list = $('scene-questions');
+  list.replaceChildren(...cases.map((c) => new Option(c.prompt, c.prompt)));
   const element = new Image();
   element.src = URL.createObjectURL(blob);
   await element.decode();
@@ -104,27 +150,35 @@ async function answer(target: any, inputs: any): Promise<{ text: string; ttft: n
 }
 
 async function run(): Promise<void> {
+  if (!question.value.trim()) {
+    status.textContent = 'Type a question first.';
+    question.focus();
+    return;
+  }
   runButton.disabled = true;
   status.textContent = 'Running…';
   try {
     const inputs = await prepare();
-    const method = methodSelect.value;
+    const method = methodSelect.value as MethodName; // the select lists methodNames only
     const keep = Number(budget.value);
     const full = await answer(model, inputs);
     const pruned = withTokenPruning(model, { method, budget: keep, tokenizer: processor });
     const result = await answer(pruned, inputs);
     const report = (pruned as unknown as { lastPruning: PruningReport }).lastPruning;
     const picture = report.images[0]!;
-    show('full', full, `${report.before}`);
-    show('pruned', result, `${report.before} → ${report.after}`);
+    const expected = expectedCase();
+    show('full', full, `${report.before}`, expected);
+    show('pruned', result, `${report.before} → ${report.after}`, expected);
     $('pruned-title').textContent = `Pruned: ${method}, budget ${keep}`;
-    $('select-pruned').textContent = `${report.selectMs.toFixed(1)} ms (importance ${report.importanceMs.toFixed(1)} ms)`;
+    $('importance-pruned').textContent = `${report.importanceMs.toFixed(1)} ms`;
+    $('select-pruned').textContent = `${report.selectMs.toFixed(1)} ms`;
+    drawBoxes(expected, full.text, result.text, method);
     const grid = picture.grid ?? { rows: 1, cols: picture.before };
     const regions = tileRegions(grid, processorGeometry(processor, inputs, image!.element.naturalWidth, image!.element.naturalHeight));
     const counts = drawOverlay($<HTMLCanvasElement>('overlay'), { image: image!.element, tokens: picture.before, grid, regions, keep: picture.keep, roles: picture.roles });
     legend(method, picture.after, picture.before, counts);
     demo.runs++;
-    demo.last = { method, budget: keep, before: report.before, after: report.after, full, pruned: result, counts };
+    demo.last = { method, budget: keep, before: report.before, after: report.after, full, pruned: result, counts, expected: expected?.answer ?? null };
     status.textContent = `Done: ${method} kept ${report.after} of ${report.before} visual tokens.`;
   } catch (error) {
     fail(error);
@@ -133,11 +187,43 @@ async function run(): Promise<void> {
   }
 }
 
-function show(which: 'full' | 'pruned', result: { text: string; ttft: number; total: number }, tokens: string): void {
-  $(`answer-${which}`).textContent = result.text;
+/** Right or wrong, as the evaluation scores it (grounding: IoU ≥ 0.5; otherwise the exact answer). */
+function isRight(expected: Omit<Case, 'image'>, text: string): boolean {
+  if (expected.task !== 'grounding') return text.trim().toLowerCase() === expected.answer;
+  const box = answerToBox(text);
+  return box !== undefined && iou(box, expected.box!) >= 0.5;
+}
+
+function show(which: 'full' | 'pruned', result: { text: string; ttft: number; total: number }, tokens: string, expected?: Omit<Case, 'image'>): void {
+  const answer = $(`answer-${which}`);
+  answer.textContent = result.text;
+  if (expected) {
+    const right = isRight(expected, result.text);
+    const mark = document.createElement('span');
+    mark.className = `mark ${right ? 'right' : 'wrong'}`;
+    mark.textContent = right ? '✓ right' : '✗ wrong';
+    answer.append(mark);
+  }
   $(`tokens-${which}`).textContent = tokens;
   $(`ttft-${which}`).textContent = `${result.ttft.toFixed(0)} ms`;
   $(`time-${which}`).textContent = `${result.total.toFixed(0)} ms`;
+}
+
+/** Grounding answers as boxes over the image, next to the expected box (testbed questions only). */
+function drawBoxes(expected: Omit<Case, 'image'> | undefined, full: string, pruned: string, method: string): void {
+  const boxes: AnswerBox[] = [];
+  if (expected?.box) boxes.push({ box: expected.box, colour: '#ffffff', label: 'expected', dashed: true, lineWidth: 7 });
+  const fullBox = answerToBox(full);
+  const prunedBox = answerToBox(pruned);
+  if (fullBox) boxes.push({ box: fullBox, colour: '#00c853', label: 'unpruned', lineWidth: 4.5 });
+  if (prunedBox) boxes.push({ box: prunedBox, colour: overlayStyle.pivot, label: method, lineWidth: 2 });
+  const figure = $('boxes-figure');
+  figure.hidden = !fullBox && !prunedBox;
+  if (figure.hidden) return;
+  // Box answers are in pixels of the model's input (the testbed processor resizes to IMAGE_SIZE²).
+  drawAnswerBoxes($<HTMLCanvasElement>('boxes'), image!.element, { width: IMAGE_SIZE, height: IMAGE_SIZE }, boxes);
+  const swatch = (b: AnswerBox) => `<span class="swatch" style="background:${b.colour}"></span>${b.label}`;
+  $('boxes-legend').innerHTML = `grounding answers: ${boxes.map(swatch).join('')}`;
 }
 
 function legend(method: string, kept: number, total: number, counts: ReturnType<typeof drawOverlay>): void {
@@ -161,7 +247,7 @@ function fail(error: unknown): void {
 const drop = $<HTMLLabelElement>('drop');
 $<HTMLInputElement>('file').addEventListener('change', (event) => {
   const file = (event.target as HTMLInputElement).files?.[0];
-  if (file) void useImage(file).catch(fail);
+  if (file) void useImage(file).then(showExpected).catch(fail);
 });
 drop.addEventListener('dragover', (event) => {
   event.preventDefault();
@@ -172,7 +258,7 @@ drop.addEventListener('drop', (event) => {
   event.preventDefault();
   drop.classList.remove('over');
   const file = event.dataTransfer?.files?.[0];
-  if (file) void useImage(file).catch(fail);
+  if (file) void useImage(file).then(showExpected).catch(fail);
 });
 
 load().catch(fail);

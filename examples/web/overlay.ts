@@ -1,7 +1,6 @@
 /** The kept-token overlay on a canvas: the browser twin of src/visualize/overlay.ts (same colours and rules). */
 import type { Grid } from 'd2pruner';
-import type { TileRegion } from 'd2pruner/transformers';
-import { overlayStyle } from '../../src/visualize/style.js';
+import { overlayStyle, type TileRegion } from 'd2pruner/transformers';
 
 export interface CanvasOverlay {
   image: CanvasImageSource & { width: number; height: number };
@@ -82,4 +81,34 @@ export function drawOverlay(canvas: HTMLCanvasElement, overlay: CanvasOverlay): 
     }
   }
   return counts;
+}
+
+/** One box to draw over the image, in pixels of `space` (the model's input size), with its legend label. */
+export interface AnswerBox {
+  box: readonly number[];
+  colour: string;
+  label: string;
+  dashed?: boolean;
+  /** Line width in canvas pixels (default 3): boxes drawn later get thinner ones, so equal boxes all show. */
+  lineWidth?: number;
+}
+
+/** Draws the image with grounding boxes (the expected box and each answer's box) over it. */
+export function drawAnswerBoxes(canvas: HTMLCanvasElement, image: CanvasImageSource & { width: number; height: number }, space: { width: number; height: number }, boxes: readonly AnswerBox[]): void {
+  const width = 384;
+  const height = Math.round((width * image.height) / image.width);
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d')!;
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(image, 0, 0, width, height);
+  const sx = width / space.width;
+  const sy = height / space.height;
+  for (const { box, colour, dashed, lineWidth = 3 } of boxes) {
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = lineWidth;
+    ctx.setLineDash(dashed ? [6, 4] : []);
+    ctx.strokeRect(box[0]! * sx, box[1]! * sy, (box[2]! - box[0]!) * sx, (box[3]! - box[1]!) * sy);
+  }
+  ctx.setLineDash([]);
 }
