@@ -1,11 +1,12 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import sharp from 'sharp';
 import { ValidationError } from '../core/errors.js';
 import { describePriorBias, formatPriorBias } from '../importance/prior-bias.js';
 import { stringifyPrior, type PositionalPrior } from '../importance/prior.js';
 import { writeAtomic } from './files.js';
+import { checkOutputFile } from '../io/folders.js';
 import { integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
@@ -90,8 +91,8 @@ export function registerCalibrate(program: Command): void {
       if (flags.importance !== 'promptRelevance' && flags.importance !== 'attention') {
         throw new ValidationError('--importance', flags.importance, 'must be promptRelevance or attention');
       }
-      const out = resolve(flags.out);
-      if (!existsSync(dirname(out))) throw new ValidationError('--out', flags.out, 'its folder does not exist');
+      const out = checkOutputFile(flags.out);
+      checkOutputFile(out.replace(/\.json$/i, '') + '.png', '--out (its heat-map PNG)');
       const images = listImages(flags.images, limit);
 
       const { loadVisionLanguageModel, promptInputs, readImage } = await import('../adapters/transformers/load.js');

@@ -3,6 +3,7 @@ import { syntheticInput } from '../bench/synthetic.js';
 import { methodNames } from '../methods/registry.js';
 import { select, type SelectOptions } from '../select.js';
 import { TESTBED_MODEL } from './eval.js';
+import { prepareOutputFolder } from '../io/folders.js';
 
 /** Selection-only demo: one synthetic LLaVA-1.5-sized case (576 tokens) through every method. */
 export function runSelectionDemo(write: (line: string) => void = (line) => process.stdout.write(line + '\n')): void {
@@ -28,6 +29,7 @@ export function registerDemo(program: Command): void {
     .option('--selection', 'run the selection-only demo instead (a synthetic case through every method)')
     .action(async (flags: { out: string; selection?: boolean }) => {
       if (flags.selection) return runSelectionDemo();
+      prepareOutputFolder(flags.out);
       const { runTestbedDemo } = await import('../testbed/demo.js');
       await runTestbedDemo({ model: TESTBED_MODEL, out: flags.out });
     });

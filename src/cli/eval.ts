@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -7,6 +7,7 @@ import { accuracyPlot, markdownTable } from '../eval/report.js';
 import { defaultPriorPath, parseMethodSpec, runEval } from '../eval/run.js';
 import { readCases } from '../eval/score.js';
 import { hasSplitExport } from '../testbed/split-decoder.js';
+import { prepareOutputFolder } from '../io/folders.js';
 import { readPriorFile, writeAtomic } from './files.js';
 import { createProgress } from './progress.js';
 
@@ -57,8 +58,7 @@ export function registerEval(program: Command): void {
       const cases = readCases(flags.data);
       const priorPath = flags.prior ?? defaultPriorPath(model, mode);
       const prior = priorPath ? readPriorFile(priorPath) : undefined;
-      const out = resolve(flags.out);
-      mkdirSync(out, { recursive: true });
+      const out = prepareOutputFolder(flags.out);
       // Finished cases are kept here so an interrupted run resumes; runEval keys it by content (cases, images,
       // model files, prior, settings), so a file left by a run on other inputs is started afresh.
       const checkpoint = join(out, `.partial-${mode}.jsonl`);

@@ -9,6 +9,7 @@ import { calibrateLayerPrior, type CalibrationInput } from '../testbed/prior.js'
 import { SplitDecoderModel } from '../testbed/split-decoder.js';
 import { listImages, priorHeatmap } from './calibrate.js';
 import { writeAtomic } from './files.js';
+import { checkOutputFile, prepareOutputFolder } from '../io/folders.js';
 import { TESTBED_MODEL } from './eval.js';
 import { createProgress } from './progress.js';
 import { UsageError } from './errors.js';
@@ -97,6 +98,8 @@ export function registerTestbed(program: Command): void {
         if (!Number.isInteger(limit) || limit < 1) throw new ValidationError('--limit', flags.limit, 'must be an integer ≥ 1');
       }
       if (!existsSync(join(model, 'config.json'))) throw new ValidationError('--model', model, 'is not a model folder (no config.json)');
+      const out = checkOutputFile(flags.out);
+      checkOutputFile(out.replace(/\.json$/i, '') + '.png', '--out (its heat-map PNG)');
       const images = listImages(flags.images, limit);
       const split = await SplitDecoderModel.load(model);
       const transformers: any = await import('@huggingface/transformers'); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -130,6 +133,7 @@ export function registerTestbed(program: Command): void {
     .action(async (flags: { model?: string; budget: string; out: string }) => {
       const budget = parseInteger(flags.budget, '--budget');
       if (budget < 1 || budget > 576) throw new ValidationError('--budget', flags.budget, 'must be an integer in [1, 576]');
+      prepareOutputFolder(flags.out);
       const { runTestbedDemo } = await import('../testbed/demo.js');
       await runTestbedDemo({ model: flags.model ?? TESTBED_MODEL, out: flags.out, budget });
     });

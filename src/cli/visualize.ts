@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { readPriorFile, writeAtomic } from './files.js';
+import { checkOutputFile } from '../io/folders.js';
 import { budgetFlag, integerFlag, numberFlag } from './flags.js';
 import { ValidationError } from '../core/errors.js';
 import { getMethod } from '../select.js';
@@ -61,6 +62,7 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
   }
   const budget = budgetFlag(flags.budget);
   const width = integerFlag(flags.width, '--width');
+  checkOutputFile(flags.out);
   const prior = flags.prior ? readPriorFile(flags.prior) : undefined;
   const methodOptions = flags.alpha !== undefined ? { alpha: numberFlag(flags.alpha, '--alpha') } : undefined;
 
