@@ -40,9 +40,9 @@ function existingAncestor(path: string, field: string, shown: string, target = p
   for (;;) {
     const link = statOrUndefined(current, false);
     if (link) {
-      const target = statOrUndefined(current, true);
-      if (!target) throw new ValidationError(field, shown, `${current} is a dangling symbolic link`);
-      if (!target.isDirectory()) {
+      const resolved = statOrUndefined(current, true);
+      if (!resolved) throw new ValidationError(field, shown, `${current} is a dangling symbolic link`);
+      if (!resolved.isDirectory()) {
         throw new ValidationError(field, shown, current === target ? 'exists and is not a folder' : `is under ${current}, which is a file, not a folder`);
       }
       return { ancestor: current, missing };
