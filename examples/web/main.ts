@@ -7,7 +7,7 @@
  */
 import { AutoModelForImageTextToText, AutoProcessor, RawImage, env } from '@huggingface/transformers';
 import { methodNames, type MethodName } from 'd2pruner';
-import { overlayStyle, processorGeometry, tileRegions, withTokenPruning, type PruningReport } from 'd2pruner/transformers';
+import { chatInputs, overlayStyle, processorGeometry, tileRegions, withTokenPruning, type PruningReport } from 'd2pruner/transformers';
 import { answerToBox, generateScene, IMAGE_SIZE, iou, type Case } from 'd2pruner/testbed';
 import { drawAnswerBoxes, drawOverlay, type AnswerBox } from './overlay.js';
 
@@ -23,7 +23,6 @@ onnxEnv.wasm.proxy = false;
 
 const MODEL_ID = 'demo';
 const MAX_NEW_TOKENS = 20;
-const LLAVA_ORDER = new Set(['llava', 'llava_qwen2', 'llava_onevision', 'moondream1']);
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = $<HTMLParagraphElement>('status');
@@ -123,9 +122,7 @@ async function useImage(blob: Blob, cases: Omit<Case, 'image'>[] = []): Promise<
 }
 
 async function prepare(): Promise<any> {
-  const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: question.value }] }];
-  const text = processor.apply_chat_template ? processor.apply_chat_template(messages, { add_generation_prompt: true }) : `<image>\n${question.value}`;
-  return LLAVA_ORDER.has(config.model_type) ? processor(image!.raw, text) : processor(text, image!.raw);
+  return chatInputs(processor, config.model_type, image!.raw, question.value);
 }
 
 function countImageTokens(inputs: any): number {

@@ -13,6 +13,7 @@ import { checkOutputFile, prepareOutputFolder } from '../io/folders.js';
 import { TESTBED_MODEL } from './eval.js';
 import { createProgress } from './progress.js';
 import { UsageError } from './errors.js';
+import { chatPrompt } from '../adapters/transformers/prompt.js';
 
 interface PriorFlags {
   model?: string;
@@ -105,10 +106,7 @@ export function registerTestbed(program: Command): void {
       const transformers: any = await import('@huggingface/transformers'); // eslint-disable-line @typescript-eslint/no-explicit-any
       transformers.env.allowRemoteModels = false;
       const processor = await transformers.AutoProcessor.from_pretrained(model);
-      const text = processor.apply_chat_template([{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: flags.prompt }] }], {
-        tokenize: false,
-        add_generation_prompt: true,
-      });
+      const text = chatPrompt(processor, 'llava', flags.prompt).text;
       const progress = createProgress({ total: images.length, label: 'prior', quiet: flags.quiet });
       async function* inputs(): AsyncGenerator<CalibrationInput> {
         for (const path of images) {

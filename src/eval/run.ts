@@ -16,6 +16,7 @@ import { hasSplitExport, SplitDecoderModel } from '../testbed/split-decoder.js';
 import { scoreAnswer, type EvalCase } from './score.js';
 import { caseHash, checkpointHeader, checkpointLine, modelFingerprint, readCheckpoint, sha256, type Outcome } from './checkpoint.js';
 import type { TokenPruningOptions } from '../adapters/transformers/types.js';
+import { chatPrompt } from '../adapters/transformers/prompt.js';
 
 /** One method setting to evaluate: `none`, a method name, or `name:key=value,…` (`prior=none` drops the prior). */
 export interface MethodSpec {
@@ -206,13 +207,9 @@ export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]
 
 type Runner = (c: EvalCase, image: unknown) => Promise<Outcome[]>;
 
+/** The prompt through the one prompt builder (the split testbed model is a LLaVA-layout model). */
 function chatText(processor: any, prompt: string): string {
-  const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: prompt }] }];
-  try {
-    return processor.apply_chat_template(messages, { tokenize: false, add_generation_prompt: true });
-  } catch {
-    return `<image>${prompt}`;
-  }
+  return chatPrompt(processor, 'llava', prompt).text;
 }
 
 async function layerRunner(options: EvalOptions, list: ReturnType<typeof settings>, transformers: any): Promise<Runner> {

@@ -11,6 +11,7 @@ import { select } from '../select.js';
 import { renderOverlay } from '../visualize/overlay.js';
 import { generateScene, IMAGE_SIZE, answerToBox, iou } from './generate.js';
 import { SplitDecoderModel } from './split-decoder.js';
+import { chatPrompt } from '../adapters/transformers/prompt.js';
 
 /** Options of {@link runTestbedDemo}. */
 export interface TestbedDemoOptions {
@@ -54,10 +55,7 @@ export async function runTestbedDemo(options: TestbedDemoOptions): Promise<{ sce
   const panels: { label: string; keep: Int32Array; roles: Uint8Array }[] = [];
   // One untimed pass first: onnxruntime's first run of a session includes one-off set-up.
   for (const [pass, c] of [['warm-up', questions[0]!], ...questions.map((q) => ['timed', q] as const)] as const) {
-    const text = processor.apply_chat_template([{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: c.prompt }] }], {
-      tokenize: false,
-      add_generation_prompt: true,
-    });
+    const text = chatPrompt(processor, 'llava', c.prompt).text;
     const inputs = await processor(image, text);
     const state = await split.prefill(inputs.input_ids.data, inputs.pixel_values);
     const full = await split.decode(state, { maxNewTokens: 6 });

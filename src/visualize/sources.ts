@@ -8,6 +8,7 @@ import { imagePatchFeatures } from './image-features.js';
 import { processorGeometry, tileRegions } from './regions.js';
 import type { OverlayPanel, TileRegion } from './overlay.js';
 import type { TokenPruningOptions } from '../adapters/transformers/types.js';
+import { chatInputs } from '../adapters/transformers/prompt.js';
 
 /** Everything {@link renderOverlay} needs besides the image: what each method kept, on which layout. */
 export interface MethodSelections {
@@ -59,7 +60,6 @@ export async function imageSelections(options: SelectionSourceOptions & { rows?:
   return { tokens, grid: patches.grid, panels, importance: patches.importance, prior, source: `image statistics (no model)${words}` };
 }
 
-const LLAVA_ORDER = new Set(['llava', 'llava_qwen2', 'llava_onevision', 'moondream1']);
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- transformers.js processors and models are untyped here */
 
@@ -88,9 +88,7 @@ export async function modelSelections(options: SelectionSourceOptions & { modelD
   const processor = await transformers.AutoProcessor.from_pretrained(dir);
   const model = await transformers.AutoModelForImageTextToText.from_pretrained(dir, { dtype: 'fp32', device: 'cpu' });
   const image = await transformers.RawImage.read(options.image);
-  const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: options.prompt }] }];
-  const text = processor.apply_chat_template ? processor.apply_chat_template(messages, { add_generation_prompt: true }) : `<image>\n${options.prompt}`;
-  const inputs = LLAVA_ORDER.has(config.model_type ?? '') ? await processor(image, text) : await processor(text, image);
+  const inputs = await chatInputs(processor, config.model_type ?? '', image, options.prompt);
 
   const panels: OverlayPanel[] = [];
   let first: any = null;

@@ -183,5 +183,5 @@ export interface ProcessorLike {
   apply_chat_template?(messages: unknown[], options?: Record<string, unknown>): unknown;
   chat_template?: unknown;
   config?: Record<string, unknown>;
-  tokenizer?: { chat_template?: unknown; [key: string]: unknown };
+  tokenizer?: { chat_template?: unknown };
 }
