@@ -115,6 +115,26 @@ describe('FastVLM mirror (string-only ChatML, fp16 embeddings, float16 decoder w
     }
   });
 
+  it('a second turn on the same image re-prefills the whole chat (ask, answer, ask again) and prunes it again', async () => {
+    const pruned = withTokenPruning(model, { method: 'd2pruner', budget: 32, tokenizer: processor });
+    const first = await chatInputs(processor, 'llava_qwen2', image, 'Is there a circle?');
+    const ids = await pruned.generate({ ...first, max_new_tokens: 3, min_new_tokens: 3, do_sample: false });
+    const [answer] = processor.batch_decode(ids.slice(null, [first.input_ids.dims[1], null]), { skip_special_tokens: true });
+    const second = await chatInputs(processor, 'llava_qwen2', image, 'What colour is it?', {
+      history: [
+        { role: 'user', text: 'Is there a circle?' },
+        { role: 'assistant', text: answer },
+      ],
+    });
+    const text = processor.tokenizer.decode(Array.from(second.input_ids.data as BigInt64Array, Number));
+    expect(text.split('<image>').length - 1).toBe(256); // one image, in the first user turn only
+    expect(text).toContain(`<|im_start|>assistant\n${answer}<|im_end|>\n<|im_start|>user\nWhat colour is it?`);
+    await pruned.generate({ ...second, max_new_tokens: 2 });
+    expect(pruned.lastPruning!.before).toBe(256);
+    expect(pruned.lastPruning!.after).toBe(32);
+    expect(pruned.lastPruning!.sequence.after).toBe(second.input_ids.dims[1] - 256 + 32);
+  });
+
   it('the wrapper is callable like the model: pruned(inputs) runs the pruned forward', async () => {
     const inputs = await chatInputs(processor, 'llava_qwen2', image, 'Is there a circle?');
     const pruned = withTokenPruning(model, { method: 'uniform', budget: 16 });
