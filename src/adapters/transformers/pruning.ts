@@ -5,6 +5,7 @@ import { priorForLayout, validatePrior, type PositionalPrior } from '../../impor
 import { lastTokenAttention } from '../../importance/attention.js';
 import { promptRelevance } from '../../importance/promptRelevance.js';
 import type { ImportanceContext } from '../../importance/types.js';
+import { layerDecode, layerPrunedPrefill, resolveLayer, type LayerDecodeState } from './layer-split.js';
 import { getMethod, select } from '../../select.js';
 import type {
   FamilyAdapter,
@@ -28,6 +29,8 @@ const ADAPTER_KEYS = new Set([
   'tokenizer',
   'excludeTokenIds',
   'attentionOutput',
+  'layer',
+  'decoder',
 ]);
 
 type TensorCtor = new (type: string, data: ArrayLike<unknown>, dims: number[]) => TensorLike;
@@ -184,7 +187,9 @@ function configSpecialIds(model: VisionLanguageModelLike): Set<bigint> {
  */
 export function wrapModel<M extends object>(model: M, family: FamilyAdapter, options: TokenPruningOptions): PrunedModel<M> {
   const host = model as unknown as VisionLanguageModelLike;
-  const resolved = resolveOptions(host, options);
+  const layer = resolveLayer(options);
+  const resolved = resolveOptions(host, layer > 0 ? { ...options, importance: undefined } : options);
+  const layerStates = new WeakMap<object, LayerDecodeState>();
   const originalForward = host.forward;
   const states = new WeakMap<object, DecodeState>();
   const frozen = Object.freeze({ ...options });
@@ -202,6 +207,23 @@ export function wrapModel<M extends object>(model: M, family: FamilyAdapter, opt
         const inputIds = modelInputs.input_ids as TensorLike | undefined;
         const past = modelInputs.past_key_values as { get_seq_length(): number } | null | undefined;
         const pastLength = past ? past.get_seq_length() : 0;
+        if (layer > 0) {
+          // Pruning inside the decoder (layer-split.ts): its own prefill and decoding steps.
+          if (modelInputs.pixel_values && inputIds && inputIds.dims[1]! > 1 && pastLength === 0 && !modelInputs.inputs_embeds) {
+            const started = performance.now();
+            const result = await layerPrunedPrefill(this, family, { ...resolved, layer, decoder: options.decoder }, originalForward, modelInputs);
+            if (result) {
+              prefills++;
+              layerStates.set(modelInputs, result.state);
+              result.report.prefillMs = performance.now() - started;
+              lastPruning = result.report;
+              return result.outputs;
+            }
+          }
+          const layerState = layerStates.get(modelInputs);
+          if (layerState && past && pastLength > 0 && inputIds) return layerDecode(this, modelInputs, layerState);
+          return originalForward.call(this, modelInputs);
+        }
         if (modelInputs.pixel_values && inputIds && inputIds.dims[1]! > 1 && pastLength === 0 && !modelInputs.inputs_embeds) {
           const started = performance.now();
           const result = await prunedPrefill(this, family, resolved, originalForward, modelInputs);
@@ -649,7 +671,7 @@ async function prunedPrefill(
 }
 
 /** The positional prior of one image: raw values must match its token count; a calibrated prior is resized. */
-function imagePrior(prior: ResolvedOptions['prior'], image: ImageSpan, index: number): Float32Array | undefined {
+export function imagePrior(prior: ResolvedOptions['prior'], image: ImageSpan, index: number): Float32Array | undefined {
   if (prior === undefined) return undefined;
   const tokens = image.positions.length;
   if (prior instanceof Float32Array) {

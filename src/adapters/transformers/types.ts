@@ -66,6 +66,14 @@ export interface PruningAdapterOptions {
   excludeTokenIds?: Iterable<number>;
   /** For `importance: 'attention'`: the decoder output holding the last prompt token's attention. */
   attentionOutput?: string;
+  /**
+   * Decoder layer K to prune before (the paper's setting, K = 2): the stock decoder is split at K once
+   * (layer-split.ts), the importance is the last prompt token's attention at layer K−1 and the features are
+   * the hidden states entering layer K. 0 or omitted: prune at the decoder input. Batch size 1.
+   */
+  layer?: number;
+  /** For `layer` ≥ 1: the decoder's ModelProto bytes or (Node) the path of its `.onnx` file, to split. */
+  decoder?: Uint8Array | string;
 }
 
 /** What happened to one image in the last pruned prefill. */
@@ -94,6 +102,10 @@ export interface ImagePruning {
 export interface PruningReport {
   method: string;
   positions: 'original' | 'compact';
+  /** Decoder layer the tokens were pruned before (absent: at the decoder input). */
+  layer?: number;
+  /** Where the importance came from, for layer-K pruning: the attention at layer K−1. */
+  importance?: 'attention';
   /** Prompts in the batch. */
   batch: number;
   /** Visual tokens before pruning, all images. */
