@@ -2,8 +2,12 @@ import type { Command } from 'commander';
 import { syntheticInput, type FeatureKind } from '../bench/synthetic.js';
 import { timeRuns } from '../bench/timing.js';
 import { select, type SelectOptions } from '../select.js';
+import { ValidationError } from '../core/errors.js';
 import { UsageError } from './errors.js';
 import { budgetFlag, integerFlag, methodFlag } from './flags.js';
+
+/** Most feature values `bench select` allocates (2^28 float32 values, 1 GiB). */
+const MAX_BENCH_VALUES = 2 ** 28;
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks');
@@ -22,6 +26,10 @@ export function registerBench(program: Command): void {
     .action((flags) => {
       if (flags.features !== 'random' && flags.features !== 'clustered') {
         throw new UsageError(`--features: must be random or clustered (got ${JSON.stringify(flags.features)})`);
+      }
+      // Features are allocated as one Float32Array: refuse sizes that cannot be (or should not be) allocated.
+      if (flags.tokens * flags.dim > MAX_BENCH_VALUES) {
+        throw new ValidationError('--tokens × --dim', `${flags.tokens} × ${flags.dim}`, `is more than ${MAX_BENCH_VALUES} feature values (1 GiB of float32)`);
       }
       const input = syntheticInput({ tokens: flags.tokens, dim: flags.dim, budget: flags.budget, seed: flags.seed, kind: flags.features as FeatureKind });
       const options = { method: flags.method } as SelectOptions;

@@ -7,6 +7,7 @@ import { describePriorBias, formatPriorBias } from '../importance/prior-bias.js'
 import { stringifyPrior, type PositionalPrior } from '../importance/prior.js';
 import { writeAtomic } from './files.js';
 import { checkOutputFile } from '../io/folders.js';
+import { checkModelFiles } from '../io/model-files.js';
 import { integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
@@ -91,6 +92,7 @@ export function registerCalibrate(program: Command): void {
       if (flags.importance !== 'promptRelevance' && flags.importance !== 'attention') {
         throw new ValidationError('--importance', flags.importance, 'must be promptRelevance or attention');
       }
+      checkModelFiles(flags.model);
       const out = checkOutputFile(flags.out);
       checkOutputFile(out.replace(/\.json$/i, '') + '.png', '--out (its heat-map PNG)');
       const images = listImages(flags.images, limit);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -8,6 +8,7 @@ import { defaultPriorPath, parseMethodSpec, runEval } from '../eval/run.js';
 import { readCases } from '../eval/score.js';
 import { hasSplitExport } from '../testbed/split-decoder.js';
 import { prepareOutputFolder } from '../io/folders.js';
+import { checkModelFiles } from '../io/model-files.js';
 import { readPriorFile, writeAtomic } from './files.js';
 import { createProgress } from './progress.js';
 
@@ -44,7 +45,7 @@ export function registerEval(program: Command): void {
     .option('--quiet', 'no progress output')
     .action(async (flags: EvalFlags) => {
       const model = resolve(flags.model ?? TESTBED_MODEL);
-      if (!existsSync(join(model, 'config.json'))) throw new ValidationError('--model', flags.model ?? model, 'is not a model folder (no config.json)');
+      checkModelFiles(model); // a corrupt config.json, tokenizer.json or .onnx file is named here (exit 2)
       const mode = flags.mode ?? (hasSplitExport(model) ? 'layer' : 'input');
       if (mode !== 'input' && mode !== 'layer') throw new ValidationError('--mode', flags.mode, 'must be input or layer');
       // Method options use ';' inside one entry so that ',' can separate entries: d2pruner:alpha=0.5;pivotRatio=0.9

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
+import { checkModelFiles } from '../io/model-files.js';
 import { methodNames } from '../methods/registry.js';
 import { readPriorFile } from './files.js';
 import { budgetFlag, integerFlag, methodFlag } from './flags.js';
@@ -54,6 +55,7 @@ export function registerGenerate(program: Command): void {
         methodOptions.alpha = Number(flags.alpha);
       }
 
+      checkModelFiles(flags.model); // a corrupt model file is named here (exit 2), not deep in the runtime
       const { loadVisionLanguageModel, promptInputs, readImage } = await import('../adapters/transformers/load.js');
       const { withTokenPruning } = await import('../adapters/transformers/index.js');
       const loaded = await loadVisionLanguageModel(flags.model);

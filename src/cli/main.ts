@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { reportAndExit } from './errors.js';
+import { reportAndExit, UsageError } from './errors.js';
 import { registerSelect } from './select.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
@@ -32,9 +32,10 @@ export function buildProgram(): Command {
 
 async function main(argv: string[]): Promise<void> {
   // `d2pruner … | head` closes the pipe early; that is not an error.
+  // Any other write error (a full disk: `> /dev/full`) is one line and exit 2, not a stack trace.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(0);
-    throw error;
+    reportAndExit(new UsageError(`cannot write to standard output (${error.code ?? error.message})`));
   });
   try {
     await buildProgram().parseAsync(argv);

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
@@ -10,6 +9,7 @@ import { SplitDecoderModel } from '../testbed/split-decoder.js';
 import { listImages, priorHeatmap } from './calibrate.js';
 import { writeAtomic } from './files.js';
 import { checkOutputFile, prepareOutputFolder } from '../io/folders.js';
+import { checkModelFiles } from '../io/model-files.js';
 import { TESTBED_MODEL } from './eval.js';
 import { createProgress } from './progress.js';
 import { UsageError } from './errors.js';
@@ -98,7 +98,7 @@ export function registerTestbed(program: Command): void {
         limit = Number(flags.limit);
         if (!Number.isInteger(limit) || limit < 1) throw new ValidationError('--limit', flags.limit, 'must be an integer ≥ 1');
       }
-      if (!existsSync(join(model, 'config.json'))) throw new ValidationError('--model', model, 'is not a model folder (no config.json)');
+      checkModelFiles(model);
       const out = checkOutputFile(flags.out);
       checkOutputFile(out.replace(/\.json$/i, '') + '.png', '--out (its heat-map PNG)');
       const images = listImages(flags.images, limit);
@@ -131,6 +131,7 @@ export function registerTestbed(program: Command): void {
     .action(async (flags: { model?: string; budget: string; out: string }) => {
       const budget = parseInteger(flags.budget, '--budget');
       if (budget < 1 || budget > 576) throw new ValidationError('--budget', flags.budget, 'must be an integer in [1, 576]');
+      checkModelFiles(resolve(flags.model ?? TESTBED_MODEL));
       prepareOutputFolder(flags.out);
       const { runTestbedDemo } = await import('../testbed/demo.js');
       await runTestbedDemo({ model: flags.model ?? TESTBED_MODEL, out: flags.out, budget });

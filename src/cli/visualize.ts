@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { readPriorFile, writeAtomic } from './files.js';
 import { checkOutputFile } from '../io/folders.js';
+import { checkModelFiles } from '../io/model-files.js';
 import { budgetFlag, integerFlag, numberFlag } from './flags.js';
 import { ValidationError } from '../core/errors.js';
 import { getMethod } from '../select.js';
@@ -71,6 +72,7 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
   let result;
   try {
     if (flags.model) {
+      checkModelFiles(flags.model);
       result = await modelSelections({ ...common, modelDir: flags.model });
     } else {
       const [rows, cols] = parseGrid(flags.grid ?? '24x24');
