@@ -75,6 +75,10 @@ export function normalizeAnswer(text: string): string {
  * first word, equal to the expected answer.
  */
 export function scoreAnswer(c: EvalCase, answer: string): boolean {
+  if (c === null || typeof c !== 'object') throw new ValidationError('case', c, 'must be an evaluation case { prompt, answer, task, box? }');
+  if (typeof c.task !== 'string') throw new ValidationError('case.task', c.task, 'must be a string');
+  if (c.task !== 'grounding' && typeof c.answer !== 'string') throw new ValidationError('case.answer', c.answer, 'must be a string');
+  if (typeof answer !== 'string') throw new ValidationError('answer', answer, 'must be a string (the generated text)');
   if (c.task === 'grounding') {
     const box = answerToBox(answer);
     return box !== undefined && c.box !== undefined && iou(box, c.box) >= GROUNDING_IOU;

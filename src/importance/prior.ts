@@ -69,6 +69,15 @@ export function validatePrior(prior: unknown, field = 'prior'): PositionalPrior 
  * grid returns a copy.
  */
 export function resizeBilinear(values: ArrayLike<number>, from: GridShape, to: GridShape): Float32Array {
+  checkGridShape(from, 'from');
+  checkGridShape(to, 'to');
+  if (values === null || typeof values !== 'object' || typeof (values as ArrayLike<number>).length !== 'number') {
+    throw new ValidationError('values', values, 'must be an array or typed array of numbers');
+  }
+  // A source shorter than its grid would read undefined cells and return NaN.
+  if (values.length < from.rows * from.cols) {
+    throw new ValidationError('values', values, `must fill the ${from.rows}×${from.cols} source grid (${from.rows * from.cols} values)`);
+  }
   const out = new Float32Array(to.rows * to.cols);
   if (from.rows === to.rows && from.cols === to.cols) {
     for (let i = 0; i < out.length; i++) out[i] = values[i]!;
@@ -94,6 +103,13 @@ export function resizeBilinear(values: ArrayLike<number>, from: GridShape, to: G
   return out;
 }
 
+function checkGridShape(grid: unknown, field: string): void {
+  if (grid === null || typeof grid !== 'object') throw new ValidationError(field, grid, 'must be { rows, cols }');
+  const { rows, cols } = grid as GridShape;
+  if (!Number.isInteger(rows) || rows < 1) throw new ValidationError(`${field}.rows`, rows, 'must be a positive integer');
+  if (!Number.isInteger(cols) || cols < 1) throw new ValidationError(`${field}.cols`, cols, 'must be a positive integer');
+}
+
 /** One image's token layout: tiles of tokens (row-major inside each), tokens outside every tile have none. */
 export interface TileLayout {
   tokens: number;
@@ -106,6 +122,16 @@ export interface TileLayout {
  * get the mean of the prior.
  */
 export function priorForLayout(prior: PositionalPrior, layout: TileLayout): Float32Array {
+  validatePrior(prior);
+  if (layout === null || typeof layout !== 'object') throw new ValidationError('layout', layout, 'must be { tokens, tiles: [{ start, rows, cols }] }');
+  if (!Number.isInteger(layout.tokens) || layout.tokens < 1) throw new ValidationError('layout.tokens', layout.tokens, 'must be a positive integer');
+  if (!Array.isArray(layout.tiles)) throw new ValidationError('layout.tiles', layout.tiles, 'must be an array of { start, rows, cols }');
+  layout.tiles.forEach((tile, t) => {
+    checkGridShape(tile, `layout.tiles[${t}]`);
+    if (!Number.isInteger(tile.start) || tile.start < 0 || tile.start + tile.rows * tile.cols > layout.tokens) {
+      throw new ValidationError(`layout.tiles[${t}]`, tile, `must lie inside [0, ${layout.tokens})`);
+    }
+  });
   const out = new Float32Array(layout.tokens);
   let mean = 0;
   for (let i = 0; i < prior.values.length; i++) mean += prior.values[i]!;

@@ -368,6 +368,8 @@ export interface GeneratedScene {
  * exactly half yes. The scene is redrawn (deterministically) until every task asked of it is answerable.
  */
 export function generateScene(seed: number, index: number, questions = 1): GeneratedScene {
+  validateGenerateOptions(seed, 1, questions);
+  if (!Number.isInteger(index) || index < 0 || index >= 1_000_000) throw new ValidationError('index', index, 'must be an integer in [0, 1000000)');
   const rng = sceneRng(seed, index);
   const tasks: Task[] = [];
   for (let q = 0; q < questions; q++) tasks.push(TASKS[(index * questions + q) % TASKS.length]!);

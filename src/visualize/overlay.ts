@@ -87,6 +87,7 @@ export async function renderOverlay(options: OverlayOptions): Promise<Buffer> {
 
 /** {@link renderOverlay}, also returning where each panel and token cell was drawn (for tests and annotation). */
 export async function renderOverlayWithLayout(options: OverlayOptions): Promise<{ png: Buffer; layout: OverlayLayout }> {
+  if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object { image, tokens, grid, panels, … }');
   const { tokens, panels } = options;
   if (!Number.isInteger(tokens) || tokens < 1) throw new ValidationError('tokens', tokens, 'must be a positive integer');
   resolveGrid(options.grid, tokens); // validates tiles: inside [0, N), not overlapping

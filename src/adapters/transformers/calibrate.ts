@@ -41,6 +41,12 @@ export async function calibratePrior(
   inputs: Iterable<Record<string, unknown>> | AsyncIterable<Record<string, unknown>>,
   options: CalibrateOptions,
 ): Promise<PositionalPrior> {
+  if (model === null || typeof model !== 'object') throw new ValidationError('model', model, 'must be a loaded transformers.js model');
+  const iterable = inputs as unknown as Record<symbol, unknown> | null;
+  if (iterable === null || typeof iterable !== 'object' || (typeof iterable[Symbol.iterator] !== 'function' && typeof iterable[Symbol.asyncIterator] !== 'function')) {
+    throw new ValidationError('inputs', inputs, 'must be an iterable or async iterable of processor outputs');
+  }
+  if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object { prompt, … }');
   const host = model as VisionLanguageModelLike;
   const family = familyOf(model);
   const importanceOptions = resolveImportance(host, options);
@@ -52,6 +58,7 @@ export async function calibratePrior(
   let tiles = 0;
   let done = 0;
   for await (const modelInputs of inputs) {
+    if (modelInputs === null || typeof modelInputs !== 'object') throw new ValidationError('inputs', modelInputs, `entry ${done} must be processor outputs (an object)`);
     const inputIds = modelInputs.input_ids as { dims: number[]; data: BigInt64Array } | undefined;
     if (!inputIds || inputIds.dims[0] !== 1) {
       throw new ValidationError('inputs', inputIds?.dims, 'each calibration input must be one prompt (batch size 1)');
