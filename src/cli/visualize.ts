@@ -6,7 +6,8 @@ import { checkModelFiles } from '../io/model-files.js';
 import { budgetFlag, integerFlag, numberFlag } from './flags.js';
 import { ValidationError } from '../core/errors.js';
 import { getMethod } from '../select.js';
-import { renderOverlay } from '../visualize/overlay.js';
+import sharp from 'sharp';
+import { checkOverlayImage, renderOverlay } from '../visualize/overlay.js';
 import { imageSelections, modelSelections } from '../visualize/sources.js';
 import { UsageError } from './errors.js';
 import { createProgress } from './progress.js';
@@ -62,8 +63,10 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
     }
   }
   const budget = budgetFlag(flags.budget);
-  const width = integerFlag(flags.width, '--width');
+  const width = integerFlag(flags.width, '--width', 64);
+  if (width > 4096) throw new ValidationError('--width', flags.width, 'must be an integer in [64, 4096]');
   checkOutputFile(flags.out);
+  await checkImage(flags.image);
   const prior = flags.prior ? readPriorFile(flags.prior) : undefined;
   const methodOptions = flags.alpha !== undefined ? { alpha: numberFlag(flags.alpha, '--alpha') } : undefined;
 
@@ -103,6 +106,17 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
     const counts = result.panels.map((p) => `${p.label} ${p.keep.length}/${result.tokens}`).join(', ');
     process.stderr.write(`visualize: wrote ${flags.out} (${counts}; ${result.source})\n`);
   }
+}
+
+/** The image must be readable and of a drawable shape; checked before any selection runs. */
+async function checkImage(path: string): Promise<void> {
+  let meta;
+  try {
+    meta = await sharp(path).metadata();
+  } catch (error) {
+    throw new ValidationError('--image', path, `cannot be read as an image (${(error as Error).message.split('\n')[0]})`);
+  }
+  checkOverlayImage(meta.width ?? 1, meta.height ?? 1, '--image');
 }
 
 function parseGrid(text: string): [number, number] {

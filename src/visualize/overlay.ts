@@ -61,6 +61,27 @@ export interface OverlayLayout {
 export { overlayStyle } from './style.js';
 
 const DEFAULTS = Object.freeze({ panelWidth: 320 });
+/** Widest and tallest image drawn: a panel is at most 10 times taller than wide, or wider than tall. */
+export const MAX_OVERLAY_ASPECT = 10;
+/** Largest overlay PNG drawn, in pixels (width × height). */
+export const MAX_OVERLAY_PIXELS = 64_000_000;
+
+/**
+ * Checks that an image of `width × height` pixels can be drawn in an overlay: its aspect ratio within
+ * 1:{@link MAX_OVERLAY_ASPECT} … {@link MAX_OVERLAY_ASPECT}:1 (a 3×2000 picture would make each panel
+ * 213,000 pixels tall).
+ * @throws ValidationError naming `field`.
+ */
+export function checkOverlayImage(width: number, height: number, field = 'image'): void {
+  const ratio = Math.max(width / height, height / width);
+  if (!(ratio <= MAX_OVERLAY_ASPECT)) {
+    throw new ValidationError(
+      field,
+      `${width}×${height} pixels`,
+      `has an aspect ratio of ${ratio.toFixed(1)}:1; overlays draw images up to ${MAX_OVERLAY_ASPECT}:1 (crop or pad it first)`,
+    );
+  }
+}
 const MARGIN = 14;
 const CAPTION = 48;
 const TITLE = 30;
@@ -116,6 +137,7 @@ export async function renderOverlayWithLayout(options: OverlayOptions): Promise<
   const rotated = (meta.orientation ?? 1) >= 5;
   const imageW = (rotated ? meta.height : meta.width) ?? 1;
   const imageH = (rotated ? meta.width : meta.height) ?? 1;
+  checkOverlayImage(imageW, imageH, typeof options.image === 'string' ? 'image' : 'image (bytes)');
   const flat = await source.flatten({ background: '#ffffff' }).toColourspace('srgb').png().toBuffer();
 
   const placements = placeTiles(options.grid, options.regions);
@@ -133,6 +155,9 @@ export async function renderOverlayWithLayout(options: OverlayOptions): Promise<
   const titleH = options.title ? TITLE : 0;
   const width = MARGIN + allPanels.length * (panelWidth + MARGIN);
   const height = MARGIN + titleH + CAPTION + panelImageH + MARGIN;
+  if (width * height > MAX_OVERLAY_PIXELS) {
+    throw new ValidationError('panelWidth', panelWidth, `with ${allPanels.length} panels makes a ${width}×${height} overlay, more than ${MAX_OVERLAY_PIXELS / 1e6} megapixels; draw fewer or narrower panels`);
+  }
 
   const layout: OverlayLayout = { width, height, panels: [], cells: [] };
   const composites: SharpOverlay[] = [];

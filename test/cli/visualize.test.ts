@@ -17,11 +17,15 @@ async function visualize(...args: string[]): Promise<void> {
 
 const dir = mkdtempSync(join(tmpdir(), 'd2pruner-visualize-'));
 const image = join(dir, 'scene.png');
+const tall = join(dir, 'tall.png');
+const notImage = join(dir, 'broken.png');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 beforeAll(async () => {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96"><rect width="96" height="96" fill="#e6e0d0"/>
     <rect x="10" y="12" width="20" height="20" fill="#d22"/><circle cx="70" cy="70" r="14" fill="#24c"/></svg>`;
   await sharp(Buffer.from(svg)).png().toFile(image);
+  await sharp({ create: { width: 3, height: 2000, channels: 3, background: '#808080' } }).png().toFile(tall);
+  writeFileSync(notImage, 'not an image');
 });
 
 describe('d2pruner visualize', () => {
@@ -60,6 +64,11 @@ describe('d2pruner visualize', () => {
       [['--image', image, '--prompt', 'x', '--grid', '24'], /^--grid:/],
       [['--image', image, '--prompt', 'x', '--prior', join(dir, 'nope.json')], /^--prior: ".*nope.json" cannot be read \(ENOENT\)/],
       [['--image', image, '--prompt', 'x', '--model', dir], /^--model: is not a model folder/],
+      [['--image', image, '--prompt', 'x', '--width', '10'], /^--width: must be an integer ≥ 64 \(got "10"\)/],
+      [['--image', image, '--prompt', 'x', '--width', '5000'], /^--width: must be an integer in \[64, 4096\] \(got "5000"\)/],
+      // A 3×2000 picture made a 1016×213439 overlay (29 s, 1.15 GB); it is refused before any work.
+      [['--image', tall, '--prompt', 'x'], /^--image: has an aspect ratio of 666\.7:1; overlays draw images up to 10:1/],
+      [['--image', notImage, '--prompt', 'x'], /^--image: cannot be read as an image/],
     ];
     for (const [args, message] of cases) {
       const error = await visualize(...args, '--out', out).then(() => null, (e: unknown) => e);

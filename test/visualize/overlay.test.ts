@@ -135,4 +135,19 @@ describe('renderOverlay', () => {
     await expect(renderOverlay({ image: Buffer.from('not an image'), tokens: 16, grid, panels: [{ label: 'x', keep: [1] }] })).rejects.toThrow(/^image:/);
     await expect(renderOverlay({ image, tokens: 16, grid, panels: [], heatmaps: [{ label: 'p', values: [1] }] })).rejects.toThrow(/^heatmaps\[0\]\.values:/);
   });
+
+  it('bounds the output: images beyond 10:1 and overlays beyond 64 megapixels are refused', async () => {
+    const panels = [{ label: 'x', keep: [1] }];
+    await expect(renderOverlay({ image: await greyImage(3, 2000), tokens: 16, grid, panels })).rejects.toThrow(
+      /^image \(bytes\): has an aspect ratio of 666\.7:1; overlays draw images up to 10:1 .*\(got "3×2000 pixels"\)/,
+    );
+    await expect(renderOverlay({ image: await greyImage(2000, 3), tokens: 16, grid, panels })).rejects.toThrow(/aspect ratio of 666\.7:1/);
+    // 10:1 is still drawn.
+    const tallest = await renderOverlay({ image: await greyImage(10, 100), tokens: 16, grid, panels, panelWidth: 64 });
+    expect((await sharp(tallest).metadata()).height).toBe(14 + 48 + 640 + 14);
+    const many = Array.from({ length: 20 }, () => ({ label: 'x', keep: [1] }));
+    await expect(renderOverlay({ image: await greyImage(10, 100), tokens: 16, grid, panels: many, panelWidth: 4096 })).rejects.toThrow(
+      /^panelWidth: with 20 panels makes a 82214×41036 overlay, more than 64 megapixels/,
+    );
+  });
 });
