@@ -6,7 +6,7 @@ import { lastTokenAttention } from '../../importance/attention.js';
 import { promptRelevance } from '../../importance/promptRelevance.js';
 import type { ImportanceContext } from '../../importance/types.js';
 import { layerDecode, layerPrunedPrefill, resolveLayer, type LayerDecodeState } from './layer-split.js';
-import { getMethod, select } from '../../select.js';
+import { getMethod, select, validateSelectOptions } from '../../select.js';
 import type {
   FamilyAdapter,
   ImagePruning,
@@ -60,7 +60,7 @@ export interface ResolvedOptions {
 /**
  * Validates the options before any session runs: method name, budget shape (the count is checked against
  * each image's tokens at prefill, still before any session), positions, importance, the prior's size and the
- * method options (by a dry selection on a 2×2 toy input).
+ * method options.
  * @throws ValidationError naming the bad field.
  */
 export function resolveOptions(model: VisionLanguageModelLike, options: TokenPruningOptions): ResolvedOptions {
@@ -87,18 +87,8 @@ export function resolveOptions(model: VisionLanguageModelLike, options: TokenPru
   }
   const methodOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (!ADAPTER_KEYS.has(key)) methodOptions[key] = value;
-  // A dry run on a toy input rejects unknown or bad method options now rather than at the first prefill.
-  select(
-    {
-      features: new Float32Array([1, 0, 0, 1, 1, 1, 1, -1]),
-      dims: [4, 2],
-      importance: new Float32Array([1, 2, 3, 4]),
-      prior: new Float32Array([1, 1, 1, 1]),
-      grid: { rows: 2, cols: 2 },
-      budget: 2,
-    },
-    { method, ...methodOptions } as never,
-  );
+  // Unknown or bad method options are rejected now rather than at the first prefill.
+  validateSelectOptions({ method, ...methodOptions });
   return { method, budget, prior, positions, importance, excludeIds, attentionOutput, methodOptions };
 }
 
