@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { env } from '@huggingface/transformers';
 import { ensureFixtureModel } from '../fixtures/models.js';
 import { pngImage } from '../adapters/transformers/helpers.js';
-import { readmeExample, runExample } from './extract.js';
+import { readmeBlocks, readmeExample, runExample } from './extract.js';
 
 env.allowRemoteModels = false;
 const SECTION = 'Pruning inside transformers.js models';
@@ -31,6 +31,24 @@ describe('README examples run as written on the mirroring fixtures', () => {
     expect(run.model.sessions.decoder_model_merged.inputNames).not.toContain('num_logits_to_keep');
     expect(run.ids.dims[1]).toBeGreaterThan(run.inputs.input_ids.dims[1]);
     expect(typeof run.answer).toBe('string');
+  });
+
+  it('the second-turn example continues the FastVLM example\'s pruned cache', async () => {
+    const first = readmeExample(SECTION, 'onnx-community/FastVLM-0.5B-ONNX');
+    const second = readmeBlocks(SECTION).find((b) => b.includes('past_key_values: turn1.past_key_values'));
+    expect(second).toBeDefined();
+    const { path } = await pngImage(3, 640, 480);
+    const run = await runExample(
+      `${first}\n${second}`,
+      { modelId: 'onnx-community/FastVLM-0.5B-ONNX', modelDir: ensureFixtureModel('fastvlm'), imagePath: path },
+      ['pruned', 'inputs', 'turn1', 'turn2', 'input_ids'],
+    );
+    // transformers.js updates the cache in place: turn 2 grew turn 1's cache by the new turn and its answer.
+    expect(run.turn2.past_key_values).toBe(run.turn1.past_key_values);
+    expect(run.input_ids.dims[1]).toBeGreaterThan(run.turn1.sequences.dims[1]);
+    expect(run.turn2.sequences.dims[1]).toBeGreaterThan(run.input_ids.dims[1]);
+    expect(run.turn2.past_key_values.get_seq_length()).toBe(run.turn2.sequences.dims[1] - 1 - (256 - 64));
+    expect(run.pruned.lastPruning.after).toBe(64);
   });
 
   it('SmolVLM (HuggingFaceTB/SmolVLM-256M-Instruct): 64-token tiles plus the global view, a quarter kept', async () => {

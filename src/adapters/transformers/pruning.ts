@@ -6,6 +6,7 @@ import { lastTokenAttention } from '../../importance/attention.js';
 import { promptRelevance } from '../../importance/promptRelevance.js';
 import type { ImportanceContext } from '../../importance/types.js';
 import { layerDecode, layerPrunedPrefill, resolveLayer, type LayerDecodeState } from './layer-split.js';
+import { cacheTensor, continuePrunedCache, type PrunedCache, type PrunedCacheState } from './continuation.js';
 import { getMethod, select, validateSelectOptions } from '../../select.js';
 import type {
   FamilyAdapter,
@@ -37,13 +38,7 @@ type TensorCtor = new (type: string, data: ArrayLike<unknown>, dims: number[]) =
 type ModelInputs = Record<string, any>;
 
 /** Per-generation state, keyed by the `model_inputs` object `generate()` reuses across its steps. */
-interface DecodeState {
-  /** Per row: position of the next token = past length + delta (the same on every M-RoPE axis). */
-  delta: bigint[];
-  /** The pruned prefill's attention mask [B, prefillLength] (zeros where a row was padded). */
-  mask: BigInt64Array;
-  prefillLength: number;
-}
+type DecodeState = PrunedCacheState;
 
 /** Validated, normalised options. */
 export interface ResolvedOptions {
@@ -182,6 +177,10 @@ export function wrapModel<M extends object>(model: M, family: FamilyAdapter, opt
   const layerStates = new WeakMap<object, LayerDecodeState>();
   const originalForward = host.forward;
   const states = new WeakMap<object, DecodeState>();
+  // A pruned run's last cache tensor → its state; the caches generate() returned → state and sequences.
+  const cacheStates = new WeakMap<object, DecodeState>();
+  const prunedCaches = new WeakMap<object, PrunedCache>();
+  const originalPrepare = (host as unknown as { prepare_inputs_for_generation(...args: unknown[]): unknown }).prepare_inputs_for_generation;
   const frozen = Object.freeze({ ...options });
   let lastPruning: PruningReport | null = null;
   let prefills = 0;
@@ -221,21 +220,50 @@ export function wrapModel<M extends object>(model: M, family: FamilyAdapter, opt
           states.set(modelInputs, result.state);
           result.report.prefillMs = performance.now() - started;
           lastPruning = result.report;
+          const present = cacheTensor(result.outputs);
+          if (present) cacheStates.set(present, result.state);
           return result.outputs;
         }
         const state = states.get(modelInputs);
         if (state && past && pastLength > 0 && inputIds) {
-          return originalForward.call(this, decodeInputs(family, modelInputs, inputIds, pastLength, state));
+          const outputs = await originalForward.call(this, decodeInputs(family, modelInputs, inputIds, pastLength, state));
+          const present = cacheTensor(outputs);
+          if (present) cacheStates.set(present, state);
+          return outputs;
         }
         return originalForward.call(this, modelInputs);
       },
       writable: true,
       configurable: true,
     },
+    prepare_inputs_for_generation: {
+      value: function prepare_inputs_for_generation(this: VisionLanguageModelLike, ...args: unknown[]) {
+        const modelInputs = args[1] as ModelInputs;
+        const cache = modelInputs?.past_key_values ? prunedCaches.get(modelInputs.past_key_values) : undefined;
+        // The first step of a turn that continues a pruned cache (later steps find their state).
+        if (cache && layer === 0 && !states.has(modelInputs)) {
+          states.set(modelInputs, continuePrunedCache(this, modelInputs, cache, Boolean(family.mrope)));
+        }
+        return originalPrepare.apply(this, args);
+      },
+      writable: true,
+      configurable: true,
+    },
     generate: {
       value: async function generate(this: VisionLanguageModelLike, generateOptions: Record<string, unknown>) {
+        if (layer > 0 && generateOptions?.past_key_values != null) {
+          throw new ValidationError(
+            'past_key_values',
+            typeof generateOptions.past_key_values,
+            'cannot continue a cache with layer-K pruning; start each turn from the whole prompt without past_key_values',
+          );
+        }
         const before = prefills;
         const output = await originalGenerate.call(this, generateOptions);
+        // A returned cache of a pruned run can be passed back for the next turn (continuePrunedCache).
+        const returned = output as { past_key_values?: object; sequences?: TensorLike } | null;
+        const state = returned?.past_key_values ? cacheStates.get(cacheTensor(returned.past_key_values) ?? {}) : undefined;
+        if (state && returned!.sequences) prunedCaches.set(returned!.past_key_values!, { state, sequences: returned!.sequences });
         if (generateOptions?.pixel_values && generateOptions.past_key_values == null && prefills === before) {
           throw new Error(
             'withTokenPruning: generate() ran with pixel_values but the pruning prefill never ran, so the answer ' +
@@ -657,7 +685,7 @@ async function prunedPrefill(
     sequence: { before: length, after: newLength },
     images: reports,
   };
-  return { outputs, state: { delta, mask: newMask, prefillLength: newLength }, report };
+  return { outputs, state: { delta, mask: newMask, prefillLength: newLength, removed: length - newLength }, report };
 }
 
 /** The positional prior of one image: raw values must match its token count; a calibrated prior is resized. */
