@@ -10,6 +10,7 @@ import { registerTestbed } from './testbed.js';
 import { registerEval } from './eval.js';
 import { registerGenerate } from './generate.js';
 import { registerCalibrate } from './calibrate.js';
+import { registerSplit } from './split.js';
 
 /** Builds the `d2pruner` command tree. Each command lives in its own file and registers itself here. */
 export function buildProgram(): Command {
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerGenerate(program);
   registerCalibrate(program);
+  registerSplit(program);
   return program;
 }
 
