@@ -2,8 +2,8 @@
  * The accuracy-vs-budget evaluation behind `d2pruner eval`: every case of a cases file through a model
  * unpruned and with each method × budget, pruning either at the decoder input (`mode: 'input'`, any model
  * the transformers.js adapters support, through `withTokenPruning`) or inside the decoder at layer K
- * (`mode: 'layer'`, models with the split export, through {@link SplitDecoderModel}; one prefill of layers
- * < K per case serves every method and budget).
+ * (`mode: 'layer'`, any model whose decoder the automatic split handles: `withTokenPruning({ layer, decoder })`
+ * on the folder's `decoder_model_merged*.onnx`).
  */
 import { existsSync } from 'node:fs';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
@@ -11,12 +11,10 @@ import { join, relative, resolve, isAbsolute } from 'node:path';
 import { ValidationError } from '../core/errors.js';
 import type { PositionalPrior } from '../importance/prior.js';
 import { methodNames } from '../methods/registry.js';
-import { select, validateSelectOptions, type SelectOptions } from '../select.js';
-import { hasSplitExport, SplitDecoderModel } from '../testbed/split-decoder.js';
+import { validateSelectOptions, type SelectOptions } from '../select.js';
 import { scoreAnswer, type EvalCase } from './score.js';
 import { caseHash, checkpointHeader, checkpointLine, modelFingerprint, readCheckpoint, sha256, type Outcome } from './checkpoint.js';
 import type { TokenPruningOptions } from '../adapters/transformers/types.js';
-import { chatPrompt } from '../adapters/transformers/prompt.js';
 
 /** One method setting to evaluate: `none`, a method name, or `name:key=value,…` (`prior=none` drops the prior). */
 export interface MethodSpec {
@@ -67,6 +65,11 @@ export interface EvalOptions {
   /** Budgets (visual tokens kept per image). */
   budgets: number[];
   mode: 'input' | 'layer';
+  /**
+   * Layer mode: the decoder layer K the tokens are pruned before (importance = attention at layer K−1).
+   * Default {@link DEFAULT_LAYER}. Ignored in input mode.
+   */
+  layer?: number;
   /** Positional prior for d2pruner; omitted = run without one. */
   prior?: PositionalPrior;
   /** Greedy decoding length. Default 8. */
@@ -102,6 +105,12 @@ export interface TimingRow {
   prefillMs: number;
 }
 
+/**
+ * The default layer K of `mode: 'layer'`: 2, the paper's setting. On the testbed it keeps 97.8% of the
+ * unpruned accuracy with d2pruner at 64 of 576 tokens against 83.2% at the decoder input (README, testbed).
+ */
+export const DEFAULT_LAYER = 2;
+
 /** The method × budget settings, each once (`--methods fastv,fastv` or `--budgets 64,64` give one row). */
 function settings(options: EvalOptions): { spec: MethodSpec; budget: number | 'all' }[] {
   const list: { spec: MethodSpec; budget: number | 'all' }[] = [];
@@ -122,6 +131,7 @@ function runKey(options: EvalOptions, list: ReturnType<typeof settings>): string
   return sha256(
     JSON.stringify({
       mode: options.mode,
+      layer: options.mode === 'layer' ? (options.layer ?? DEFAULT_LAYER) : 0,
       maxNewTokens: options.maxNewTokens ?? 8,
       model: modelFingerprint(options.model),
       prior: options.prior ?? null,
@@ -159,14 +169,17 @@ export function defaultPriorPath(model: string, mode: 'input' | 'layer'): string
 }
 
 /**
- * Runs the evaluation; resolves to the accuracy rows (method `none` with budget `"all"` first) and timings.
- * @throws ValidationError for a model without the split export in layer mode, or unreadable images.
+ * Runs the evaluation; resolves to the accuracy rows (method `none` with budget `"all"` first), timings and
+ * every case's outcomes (`outcomes[case]`, one per setting, for paired comparisons).
+ * @throws ValidationError for a bad layer, a decoder the automatic split cannot handle (layer mode), or
+ *   unreadable images.
  */
-export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]; timing: TimingRow[] }> {
+export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]; timing: TimingRow[]; outcomes: Outcome[][] }> {
   const list = settings(options);
   for (const { spec } of list) if (spec.method !== 'none') validateSelectOptions(selectOptions(spec)); // reject bad options before any case runs
-  if (options.mode === 'layer' && !hasSplitExport(options.model)) {
-    throw new ValidationError('--mode', 'layer', `needs a model with the split export (config.json d2pruner.split_layer); ${options.model} has none`);
+  const layer = options.mode === 'layer' ? (options.layer ?? DEFAULT_LAYER) : 0;
+  if (options.mode === 'layer' && (!Number.isInteger(layer) || layer < 1)) {
+    throw new ValidationError('--layer', options.layer, 'must be an integer ≥ 1 in layer mode (use --mode input to prune at the decoder input)');
   }
   const done = new Map<number, Outcome[]>();
   // Resume only from outcomes computed on the same content: the run key covers the model, prior, settings and
@@ -176,7 +189,7 @@ export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]
   if (options.checkpoint && resumed && !resumed.matches) await writeFile(options.checkpoint, checkpointHeader(key));
   const transformers: any = await import('@huggingface/transformers'); // eslint-disable-line @typescript-eslint/no-explicit-any
   transformers.env.allowRemoteModels = false;
-  const runner = options.mode === 'layer' ? await layerRunner(options, list, transformers) : await inputRunner(options, list, transformers);
+  const runner = await modelRunner(options, list, layer);
   if (resumed) options.onResume?.({ cases: resumed.done.size, rejected: resumed.rejected, restarted: !resumed.matches });
   let count = 0;
   for (let index = 0; index < options.cases.length; index++) {
@@ -207,40 +220,17 @@ export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]
 
 type Runner = (c: EvalCase, image: unknown) => Promise<Outcome[]>;
 
-/** The prompt through the one prompt builder (the split testbed model is a LLaVA-layout model). */
-function chatText(processor: any, prompt: string): string {
-  return chatPrompt(processor, 'llava', prompt).text;
-}
-
-async function layerRunner(options: EvalOptions, list: ReturnType<typeof settings>, transformers: any): Promise<Runner> {
-  const split = await SplitDecoderModel.load(options.model);
-  const processor = await transformers.AutoProcessor.from_pretrained(resolve(options.model));
-  const maxNewTokens = options.maxNewTokens ?? 8;
-  return async (c, image) => {
-    const inputs = await processor(image, chatText(processor, c.prompt));
-    const state = await split.prefill(inputs.input_ids.data, inputs.pixel_values);
-    const outcomes: Outcome[] = [];
-    for (const { spec, budget } of list) {
-      const prune =
-        spec.method === 'none'
-          ? undefined
-          : ({ features, dims, importance, grid }: { features: Float32Array; dims: [number, number]; importance: Float32Array; grid: { rows: number; cols: number } }) => {
-              const prior = spec.usePrior && options.prior ? Float32Array.from(options.prior.values) : undefined;
-              const selection = select({ features, dims, importance, prior, grid, budget: budget as number }, selectOptions(spec));
-              return { keep: selection.keep, features: selection.features };
-            };
-      const result = await split.decode(state, { prune, maxNewTokens });
-      const answer = processor.tokenizer.decode(result.tokens, { skip_special_tokens: true });
-      outcomes.push({ label: spec.label, budget, right: scoreAnswer(c, answer), ms: result.prefillMs });
-    }
-    return outcomes;
-  };
-}
-
-async function inputRunner(options: EvalOptions, list: ReturnType<typeof settings>, transformers: any): Promise<Runner> {
-  const { loadVisionLanguageModel, promptInputs } = await import('../adapters/transformers/load.js');
+/**
+ * One model for every setting, each through `withTokenPruning`: at the decoder input (`layer` 0) or inside the
+ * decoder before layer K, splitting the folder's `decoder_model_merged*.onnx` (the file the loader picked)
+ * once. Time per setting: prefill (to the first generated token) in layer mode, the whole generate() in
+ * input mode.
+ */
+async function modelRunner(options: EvalOptions, list: ReturnType<typeof settings>, layer: number): Promise<Runner> {
+  const { loadVisionLanguageModel, promptInputs, decoderFile } = await import('../adapters/transformers/load.js');
   const { withTokenPruning } = await import('../adapters/transformers/index.js');
   const loaded = await loadVisionLanguageModel(options.model);
+  const where = layer > 0 ? { layer, decoder: decoderFile(loaded) } : {};
   const models = list.map(({ spec, budget }) =>
     spec.method === 'none'
       ? loaded.model
@@ -249,19 +239,23 @@ async function inputRunner(options: EvalOptions, list: ReturnType<typeof setting
           budget: budget as number,
           ...(spec.usePrior && options.prior ? { prior: options.prior } : {}),
           tokenizer: loaded.processor,
+          ...where,
           ...spec.options,
         } as TokenPruningOptions), // from the method spec: withTokenPruning checks it
   );
   const maxNewTokens = options.maxNewTokens ?? 8;
-  void transformers;
   return async (c, image) => {
     const inputs = await promptInputs(loaded, image, c.prompt);
     const prompt = inputs.input_ids.dims[1];
     const outcomes: Outcome[] = [];
     for (let i = 0; i < list.length; i++) {
+      let firstToken = 0;
+      let puts = 0;
+      // The streamer's second put() is the first generated token: the prefill is done.
+      const streamer = { put: () => void (++puts === 2 && (firstToken = performance.now())), end() {} };
       const start = performance.now();
-      const out = await models[i].generate({ ...inputs, max_new_tokens: maxNewTokens, do_sample: false });
-      const ms = performance.now() - start; // whole generate(): the unpruned model reports no prefill time
+      const out = await models[i].generate({ ...inputs, max_new_tokens: maxNewTokens, do_sample: false, ...(layer > 0 ? { streamer } : {}) });
+      const ms = (layer > 0 && firstToken > 0 ? firstToken : performance.now()) - start;
       const answer = loaded.processor.batch_decode(out.slice(null, [prompt, null]), { skip_special_tokens: true })[0];
       outcomes.push({ label: list[i]!.spec.label, budget: list[i]!.budget, right: scoreAnswer(c, answer), ms });
     }
@@ -292,6 +286,7 @@ function summarize(cases: EvalCase[], list: ReturnType<typeof settings>, done: M
     }
     timing.push({ method: spec.label, budget, prefillMs: runs > 0 ? ms / runs : 0 });
   }
-  return { rows, timing };
+  const outcomes = cases.map((_, index) => done.get(index) ?? []);
+  return { rows, timing, outcomes };
 }
 

@@ -200,6 +200,14 @@ export async function loadVisionLanguageModel(dir: string, options: LoadOptions 
   return { dir: folder, modelType: String(config.model_type), family, model, processor, transformers, dtype };
 }
 
+/**
+ * The decoder file the loader picked (`onnx/decoder_model_merged<suffix>.onnx` for the session's dtype): the
+ * `decoder` that `withTokenPruning({ layer })` splits.
+ */
+export function decoderFile(loaded: Pick<LoadedVisionLanguageModel, 'dir' | 'dtype'>): string {
+  return join(loaded.dir, 'onnx', `decoder_model_merged${DTYPE_SUFFIXES[loaded.dtype.decoder_model_merged] ?? ''}.onnx`);
+}
+
 /** Reads an image file. @throws ValidationError (field `image`) when it is missing or not a readable image. */
 export async function readImage(transformers: any, path: string, field = 'image'): Promise<any> {
   if (!existsSync(path) || !statSync(path).isFile()) throw new ValidationError(field, path, 'file not found');

@@ -8,6 +8,7 @@ import type { ImportanceContext } from '../../importance/types.js';
 import { layerDecode, layerPrunedPrefill, resolveLayer, type LayerDecodeState } from './layer-split.js';
 import { cacheTensor, continuePrunedCache, type PrunedCache, type PrunedCacheState } from './continuation.js';
 import { getMethod, select, validateSelectOptions } from '../../select.js';
+import { cumsumPositions, gatherKept } from './gather.js';
 import type {
   FamilyAdapter,
   ImagePruning,
@@ -357,20 +358,6 @@ function matchFloatType(tensor: TensorLike, like: TensorLike): TensorLike {
   return tensor;
 }
 
-/** cumsum(mask) − 1, masked slots 1: transformers.js's position ids for a 2-D mask row. */
-function cumsumPositions(mask: ArrayLike<bigint>, start: number, length: number): BigInt64Array {
-  const out = new BigInt64Array(length);
-  let sum = 0n;
-  for (let j = 0; j < length; j++) {
-    if (mask[start + j] === 0n) out[j] = 1n;
-    else {
-      out[j] = sum;
-      sum += 1n;
-    }
-  }
-  return out;
-}
-
 /** Everything the prefill computes before selection: the merged embeddings and each image's importance. */
 export interface ScoredPrefill {
   /** Images per prompt row. */
@@ -562,7 +549,6 @@ async function prunedPrefill(
   const { embeds, hidden, fullPositions } = scored;
   const embedData = embeds.data as unknown as Float32Array;
   const maskData = scored.attentionMask.data as BigInt64Array;
-  const axes = fullPositions.length;
 
   const reports: ImagePruning[] = [];
   const keptRows: number[][] = [];
@@ -609,41 +595,22 @@ async function prunedPrefill(
   }
 
   // Gather the kept sequence of every row, left-padded to the longest: embeddings, mask and positions.
-  const newLength = Math.max(...keptRows.map((kept) => kept.length));
   // Rows are copied in the session's own dtype; merged features (visionzip) are float32 and, for a
   // half-precision model, the pruned embeddings are assembled in float32 and converted once.
   const assembleInFloat32 = mergedFeatureRows.size > 0 && embeds.type !== 'float32';
-  const source = assembleInFloat32 ? scored.embedFloat : embedData;
-  const EmbedArray = source.constructor as new (n: number) => Float32Array;
-  const newEmbedData = new EmbedArray(batch * newLength * hidden);
-  const newMask = new BigInt64Array(batch * newLength);
-  const positionData = new BigInt64Array(axes * batch * newLength).fill(1n);
-  const delta: bigint[] = [];
-  for (let b = 0; b < batch; b++) {
-    const kept = keptRows[b]!;
-    const pad = newLength - kept.length;
-    const out = b * newLength;
-    kept.forEach((p, k) => {
-      const j = out + pad + k;
-      const from = b * length + p;
-      newEmbedData.set(mergedFeatureRows.get(from) ?? source.subarray(from * hidden, (from + 1) * hidden), j * hidden);
-      newMask[j] = maskData[from]!;
-    });
-    const compact = cumsumPositions(newMask, out, newLength);
-    let maxPosition = -1n;
-    for (let a = 0; a < axes; a++) {
-      const axisBase = a * batch * newLength + out;
-      if (options.positions === 'original') {
-        kept.forEach((p, k) => (positionData[axisBase + pad + k] = fullPositions[a]![b * length + p]!));
-      } else {
-        positionData.set(compact, axisBase);
-      }
-      for (let j = 0; j < newLength; j++) {
-        if (newMask[out + j] !== 0n && positionData[axisBase + j]! > maxPosition) maxPosition = positionData[axisBase + j]!;
-      }
-    }
-    delta.push(maxPosition + 1n - BigInt(newLength));
-  }
+  const gathered = gatherKept({
+    batch,
+    length,
+    hidden,
+    keptRows,
+    embeddings: assembleInFloat32 ? scored.embedFloat : embedData,
+    replacements: mergedFeatureRows,
+    mask: maskData,
+    positions: fullPositions,
+    numbering: options.positions,
+  });
+  const { length: newLength, mask: newMask, positions: positionData, delta } = gathered;
+  const newEmbedData = gathered.embeddings as Float32Array;
   // Tensor.to('float16') is not an encoder on runtimes without Float16Array (it truncates to integers).
   const newDims = [batch, newLength, hidden];
   const newEmbeds = !assembleInFloat32
