@@ -8,10 +8,11 @@ import { stringifyPrior, type PositionalPrior } from '../importance/prior.js';
 import { writeAtomic } from './files.js';
 import { checkOutputFile } from '../io/folders.js';
 import { checkModelFiles } from '../io/model-files.js';
-import { integerFlag } from './flags.js';
+import { DTYPE_HELP, dtypeFlag, integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
 interface CalibrateFlags {
+  dtype?: string;
   model: string;
   images: string;
   prompt: string;
@@ -83,6 +84,7 @@ export function registerCalibrate(program: Command): void {
     .requiredOption('--out <file>', 'prior JSON to write (a heat-map PNG is written beside it)')
     .option('--limit <n>', 'use at most n images')
     .option('--importance <provider>', 'promptRelevance or attention', 'promptRelevance')
+    .option('--dtype <dtype>', DTYPE_HELP)
     .option('--quiet', 'no progress output')
     .action(async (flags: CalibrateFlags) => {
       let limit: number | undefined;
@@ -92,6 +94,7 @@ export function registerCalibrate(program: Command): void {
       if (flags.importance !== 'promptRelevance' && flags.importance !== 'attention') {
         throw new ValidationError('--importance', flags.importance, 'must be promptRelevance or attention');
       }
+      const dtype = flags.dtype === undefined ? undefined : dtypeFlag(flags.dtype);
       checkModelFiles(flags.model);
       const out = checkOutputFile(flags.out);
       checkOutputFile(out.replace(/\.json$/i, '') + '.png', '--out (its heat-map PNG)');
@@ -99,7 +102,7 @@ export function registerCalibrate(program: Command): void {
 
       const { loadVisionLanguageModel, promptInputs, readImage } = await import('../adapters/transformers/load.js');
       const { calibratePrior } = await import('../adapters/transformers/calibrate.js');
-      const loaded = await loadVisionLanguageModel(flags.model);
+      const loaded = await loadVisionLanguageModel(flags.model, { dtype });
       const progress = createProgress({ total: images.length, label: 'calibrate', quiet: flags.quiet });
       async function* inputs() {
         for (const path of images) {

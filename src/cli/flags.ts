@@ -34,3 +34,36 @@ export function methodFlag(text: string, flag = '--method', { allowNone = false 
   if ((allowNone && text === 'none') || isMethodName(text)) return text;
   throw new ValidationError(flag, text, `must be one of ${methodNames.join(', ')}${allowNone ? ', none' : ''}`);
 }
+
+/** The dtypes `--dtype` accepts (transformers.js's names; each maps to an `onnx/<session><suffix>.onnx` file). */
+export const DTYPE_FLAG_VALUES: readonly string[] = Object.freeze(['fp32', 'fp16', 'q8', 'q4', 'q4f16']);
+/** Help text of `--dtype` (generate, eval, visualize, calibrate). */
+export const DTYPE_HELP =
+  'session precision: fp32, fp16, q8, q4 or q4f16, or per session, e.g. vision_encoder=fp16,decoder_model_merged=q4 ' +
+  "(default: config.json's transformers.js_config.dtype, else the smallest file present)";
+/** The sessions `--dtype session=dtype` can name. */
+export const DTYPE_FLAG_SESSIONS: readonly string[] = Object.freeze(['vision_encoder', 'embed_tokens', 'decoder_model_merged']);
+
+/**
+ * `--dtype`: one dtype for every session (`q4`), or per session, comma-separated
+ * (`vision_encoder=fp16,decoder_model_merged=q4`; sessions left out get the model's own choice).
+ * Returns what `loadVisionLanguageModel`'s `dtype` option takes.
+ */
+export function dtypeFlag(text: string, flag = '--dtype'): string | Record<string, string> {
+  const allowed = `one of ${DTYPE_FLAG_VALUES.join(', ')}, or session=dtype pairs (${DTYPE_FLAG_SESSIONS.join(', ')}) separated by commas`;
+  if (typeof text !== 'string' || text.trim() === '') throw new ValidationError(flag, text, `must be ${allowed}`);
+  if (!text.includes('=')) {
+    if (!DTYPE_FLAG_VALUES.includes(text.trim())) throw new ValidationError(flag, text, `must be ${allowed}`);
+    return text.trim();
+  }
+  const perSession: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const [session, dtype, extra] = part.split('=').map((s) => s.trim());
+    if (extra !== undefined || !session || !DTYPE_FLAG_SESSIONS.includes(session) || !dtype || !DTYPE_FLAG_VALUES.includes(dtype)) {
+      throw new ValidationError(flag, text, `"${part}" is not session=dtype; must be ${allowed}`);
+    }
+    if (session in perSession) throw new ValidationError(flag, text, `names ${session} twice`);
+    perSession[session] = dtype;
+  }
+  return perSession;
+}

@@ -3,7 +3,7 @@ import { ValidationError } from '../core/errors.js';
 import { checkModelFiles } from '../io/model-files.js';
 import { methodNames } from '../methods/registry.js';
 import { readPriorFile } from './files.js';
-import { budgetFlag, integerFlag, methodFlag } from './flags.js';
+import { budgetFlag, DTYPE_HELP, dtypeFlag, integerFlag, methodFlag } from './flags.js';
 import type { TokenPruningOptions } from '../adapters/transformers/types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- transformers.js models and processors are untyped here */
@@ -20,6 +20,7 @@ interface GenerateFlags {
   alpha?: string;
   importance: string;
   json?: boolean;
+  dtype?: string;
 }
 
 export function registerGenerate(program: Command): void {
@@ -36,6 +37,7 @@ export function registerGenerate(program: Command): void {
     .option('--alpha <value>', 'd2pruner semantic weight α (1 = features only, 0.5 = paper grounding setting)')
     .option('--importance <provider>', 'promptRelevance or attention (a decoder that exports it)', 'promptRelevance')
     .option('--max-new-tokens <k>', 'tokens to generate', '64')
+    .option('--dtype <dtype>', DTYPE_HELP)
     .option('--json', 'print a JSON summary as the last line')
     .action(async (flags: GenerateFlags) => {
       const method = flags.method;
@@ -45,6 +47,7 @@ export function registerGenerate(program: Command): void {
         throw new ValidationError('--positions', flags.positions, 'must be original or compact');
       }
       const maxNewTokens = integerFlag(flags.maxNewTokens, '--max-new-tokens');
+      const dtype = flags.dtype === undefined ? undefined : dtypeFlag(flags.dtype);
       if (flags.importance !== 'promptRelevance' && flags.importance !== 'attention') {
         throw new ValidationError('--importance', flags.importance, 'must be promptRelevance or attention');
       }
@@ -58,7 +61,7 @@ export function registerGenerate(program: Command): void {
       checkModelFiles(flags.model); // a corrupt model file is named here (exit 2), not deep in the runtime
       const { loadVisionLanguageModel, promptInputs, readImage } = await import('../adapters/transformers/load.js');
       const { withTokenPruning } = await import('../adapters/transformers/index.js');
-      const loaded = await loadVisionLanguageModel(flags.model);
+      const loaded = await loadVisionLanguageModel(flags.model, { dtype });
       const image = await readImage(loaded.transformers, flags.image, '--image');
       const inputs = await promptInputs(loaded, image, flags.prompt);
       const row = inputs.input_ids.data as BigInt64Array;

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readPriorFile, writeAtomic } from './files.js';
 import { checkOutputFile } from '../io/folders.js';
 import { checkModelFiles } from '../io/model-files.js';
-import { budgetFlag, integerFlag, numberFlag } from './flags.js';
+import { budgetFlag, DTYPE_HELP, dtypeFlag, integerFlag, numberFlag } from './flags.js';
 import { ValidationError } from '../core/errors.js';
 import { getMethod } from '../select.js';
 import sharp from 'sharp';
@@ -13,6 +13,7 @@ import { UsageError } from './errors.js';
 import { createProgress } from './progress.js';
 
 interface VisualizeFlags {
+  dtype?: string;
   image?: string;
   prompt?: string;
   model?: string;
@@ -43,6 +44,7 @@ export function registerVisualize(program: Command): void {
     .option('--grid <RxC>', 'patch grid without a model', '24x24')
     .option('--width <px>', 'width of each panel', '320')
     .option('--importance', 'add a panel with the raw importance')
+    .option('--dtype <dtype>', `${DTYPE_HELP}; with --model`)
     .option('--quiet', 'print nothing but errors')
     .action(async (flags: VisualizeFlags) => {
       await runVisualize(flags);
@@ -63,6 +65,8 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
     }
   }
   const budget = budgetFlag(flags.budget);
+  const dtype = flags.dtype === undefined ? undefined : dtypeFlag(flags.dtype);
+  if (dtype !== undefined && !flags.model) throw new ValidationError('--dtype', flags.dtype, 'needs --model');
   const width = integerFlag(flags.width, '--width', 64);
   if (width > 4096) throw new ValidationError('--width', flags.width, 'must be an integer in [64, 4096]');
   checkOutputFile(flags.out);
@@ -76,7 +80,7 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
   try {
     if (flags.model) {
       checkModelFiles(flags.model);
-      result = await modelSelections({ ...common, modelDir: flags.model });
+      result = await modelSelections({ ...common, modelDir: flags.model, dtype });
     } else {
       const [rows, cols] = parseGrid(flags.grid ?? '24x24');
       result = await imageSelections({ ...common, rows, cols });

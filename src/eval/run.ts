@@ -15,6 +15,7 @@ import { validateSelectOptions, type SelectOptions } from '../select.js';
 import { scoreAnswer, type EvalCase } from './score.js';
 import { caseHash, checkpointHeader, checkpointLine, modelFingerprint, readCheckpoint, sha256, type Outcome } from './checkpoint.js';
 import type { TokenPruningOptions } from '../adapters/transformers/types.js';
+import type { DtypeOption } from '../adapters/transformers/load.js';
 
 /** One method setting to evaluate: `none`, a method name, or `name:key=value,…` (`prior=none` drops the prior). */
 export interface MethodSpec {
@@ -74,6 +75,8 @@ export interface EvalOptions {
   prior?: PositionalPrior;
   /** Greedy decoding length. Default 8. */
   maxNewTokens?: number;
+  /** Session precisions (`loadVisionLanguageModel`'s `dtype`). Default: the model's own choice. */
+  dtype?: DtypeOption;
   /**
    * JSON-lines file of finished cases: read to resume, appended to after each case. Keyed by content (cases,
    * image bytes, model files, prior, settings), so a file left by a run on other inputs is started afresh.
@@ -133,6 +136,7 @@ function runKey(options: EvalOptions, list: ReturnType<typeof settings>): string
       mode: options.mode,
       layer: options.mode === 'layer' ? (options.layer ?? DEFAULT_LAYER) : 0,
       maxNewTokens: options.maxNewTokens ?? 8,
+      dtype: options.dtype ?? null,
       model: modelFingerprint(options.model),
       prior: options.prior ?? null,
       cases: sha256(JSON.stringify(options.cases)),
@@ -229,7 +233,7 @@ type Runner = (c: EvalCase, image: unknown) => Promise<Outcome[]>;
 async function modelRunner(options: EvalOptions, list: ReturnType<typeof settings>, layer: number): Promise<Runner> {
   const { loadVisionLanguageModel, promptInputs, decoderFile } = await import('../adapters/transformers/load.js');
   const { withTokenPruning } = await import('../adapters/transformers/index.js');
-  const loaded = await loadVisionLanguageModel(options.model);
+  const loaded = await loadVisionLanguageModel(options.model, { dtype: options.dtype });
   const where = layer > 0 ? { layer, decoder: decoderFile(loaded) } : {};
   const models = list.map(({ spec, budget }) =>
     spec.method === 'none'

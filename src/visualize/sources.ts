@@ -9,6 +9,7 @@ import { processorGeometry, tileRegions } from './regions.js';
 import type { OverlayPanel, TileRegion } from './overlay.js';
 import type { TokenPruningOptions } from '../adapters/transformers/types.js';
 import { chatInputs } from '../adapters/transformers/prompt.js';
+import { resolveSessionDtypes, type DtypeOption } from '../adapters/transformers/load.js';
 
 /** Everything {@link renderOverlay} needs besides the image: what each method kept, on which layout. */
 export interface MethodSelections {
@@ -64,12 +65,13 @@ export async function imageSelections(options: SelectionSourceOptions & { rows?:
 /* eslint-disable @typescript-eslint/no-explicit-any -- transformers.js processors and models are untyped here */
 
 /**
- * Selections from a transformers.js vision-language model in `modelDir` (loaded offline, fp32, CPU): each
+ * Selections from a transformers.js vision-language model in `modelDir` (loaded offline on the CPU, each session
+ * in the precision `resolveSessionDtypes` picks: `dtype`, else the config's, else the smallest file): each
  * method runs inside the model through `withTokenPruning` on one prefill (`max_new_tokens: 1`), and the
  * report of that prefill gives the kept tokens, roles, importance and layout of the first image. Needs the
  * optional peer dependency `@huggingface/transformers`.
  */
-export async function modelSelections(options: SelectionSourceOptions & { modelDir: string }): Promise<MethodSelections> {
+export async function modelSelections(options: SelectionSourceOptions & { modelDir: string; dtype?: DtypeOption }): Promise<MethodSelections> {
   let transformers: any;
   try {
     transformers = await import('@huggingface/transformers');
@@ -86,7 +88,8 @@ export async function modelSelections(options: SelectionSourceOptions & { modelD
   }
   transformers.env.allowRemoteModels = false;
   const processor = await transformers.AutoProcessor.from_pretrained(dir);
-  const model = await transformers.AutoModelForImageTextToText.from_pretrained(dir, { dtype: 'fp32', device: 'cpu' });
+  const dtype = resolveSessionDtypes(dir, config, options.dtype);
+  const model = await transformers.AutoModelForImageTextToText.from_pretrained(dir, { dtype, device: 'cpu' });
   const image = await transformers.RawImage.read(options.image);
   const inputs = await chatInputs(processor, config.model_type ?? '', image, options.prompt);
 
