@@ -41,7 +41,7 @@ export async function calibratePrior(
   inputs: Iterable<Record<string, unknown>> | AsyncIterable<Record<string, unknown>>,
   options: CalibrateOptions,
 ): Promise<PositionalPrior> {
-  if (model === null || typeof model !== 'object') throw new ValidationError('model', model, 'must be a loaded transformers.js model');
+  if (model === null || (typeof model !== 'object' && typeof model !== 'function')) throw new ValidationError('model', model, 'must be a loaded transformers.js model');
   const iterable = inputs as unknown as Record<symbol, unknown> | null;
   if (iterable === null || typeof iterable !== 'object' || (typeof iterable[Symbol.iterator] !== 'function' && typeof iterable[Symbol.asyncIterator] !== 'function')) {
     throw new ValidationError('inputs', inputs, 'must be an iterable or async iterable of processor outputs');
