@@ -2,7 +2,22 @@
  * Reports of `d2pruner eval`: a Markdown table (accuracy and % of unpruned per task, mean retention) and an
  * SVG plot of accuracy against kept visual tokens, one panel per task, one line per method setting.
  */
+import type { Outcome } from './checkpoint.js';
 import type { ResultRow, TimingRow } from './run.js';
+
+/** Options of {@link markdownTable}. */
+export interface TableOptions {
+  /**
+   * Print each accuracy's standard error, √(p(1−p)/n) (binomial, over the task's n cases), as `0.880 ±0.023`.
+   * Default false.
+   */
+  standardErrors?: boolean;
+}
+
+/** Standard error of an accuracy `p` over `n` cases: √(p(1−p)/n) (0 for n = 0). */
+export function standardError(accuracy: number, n: number): number {
+  return n > 0 ? Math.sqrt((accuracy * (1 - accuracy)) / n) : 0;
+}
 
 /** Accuracy of the unpruned run per task. */
 function baseline(rows: readonly ResultRow[]): Map<string, number> {
@@ -19,7 +34,7 @@ export function retention(row: ResultRow, base: Map<string, number>): number | u
  * Markdown table: one line per method setting and budget, per task `accuracy (retention %)`, the mean
  * retention over tasks, and the mean prefill time when timings are given.
  */
-export function markdownTable(rows: readonly ResultRow[], timing: readonly TimingRow[] = [], tokens?: number, timeLabel = 'prefill ms'): string {
+export function markdownTable(rows: readonly ResultRow[], timing: readonly TimingRow[] = [], tokens?: number, timeLabel = 'prefill ms', options: TableOptions = {}): string {
   const tasks = [...new Set(rows.map((r) => r.task))];
   const base = baseline(rows);
   const keys: { method: string; budget: number | 'all' }[] = [];
@@ -38,7 +53,8 @@ export function markdownTable(rows: readonly ResultRow[], timing: readonly Timin
       }
       const ret = retention(row, base);
       if (ret !== undefined) kept.push(ret);
-      cells.push(key.budget === 'all' || ret === undefined ? row.accuracy.toFixed(3) : `${row.accuracy.toFixed(3)} (${Math.round(ret * 100)}%)`);
+      const accuracy = options.standardErrors ? `${row.accuracy.toFixed(3)} ±${standardError(row.accuracy, row.n).toFixed(3)}` : row.accuracy.toFixed(3);
+      cells.push(key.budget === 'all' || ret === undefined ? accuracy : `${accuracy} (${Math.round(ret * 100)}%)`);
     }
     cells.push(kept.length ? `${((100 * kept.reduce((a, b) => a + b, 0)) / kept.length).toFixed(1)}%` : '–');
     if (withTime) {
@@ -46,6 +62,70 @@ export function markdownTable(rows: readonly ResultRow[], timing: readonly Timin
       cells.push(t ? t.prefillMs.toFixed(1) : '–');
     }
     lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** One paired comparison of two method settings at one budget over the same cases. */
+export interface PairedCount {
+  a: string;
+  b: string;
+  budget: number | 'all';
+  /** Cases with both outcomes. */
+  n: number;
+  /** Cases `a` answers right and `b` wrong, and the other way round. */
+  onlyA: number;
+  onlyB: number;
+  /** Two-sided exact sign test (McNemar) on the discordant cases: P(a split at least this uneven | no difference). */
+  p: number;
+}
+
+/** Two-sided exact binomial test of `k` successes in `n` trials at 1/2. */
+function signTest(k: number, n: number): number {
+  if (n === 0) return 1;
+  const low = Math.min(k, n - k);
+  let tail = 0;
+  let term = Math.pow(0.5, n); // C(n, 0) / 2^n
+  for (let i = 0; i <= low; i++) {
+    tail += term;
+    term = (term * (n - i)) / (i + 1);
+  }
+  return Math.min(1, 2 * tail);
+}
+
+/**
+ * Paired counts of method `a` against each of `others` at each budget: over the cases both were run on,
+ * how many `a` answers right and the other wrong, and the other way round (the discordant pairs that decide
+ * a paired comparison; the accuracies' difference is (onlyA − onlyB) / n).
+ * @param outcomes per case, its outcomes (what `runEval` returns as `outcomes`).
+ */
+export function pairedCounts(outcomes: readonly (readonly Outcome[])[], a: string, others: readonly string[], budgets: readonly (number | 'all')[]): PairedCount[] {
+  const result: PairedCount[] = [];
+  for (const budget of budgets) {
+    for (const b of others) {
+      let n = 0;
+      let onlyA = 0;
+      let onlyB = 0;
+      for (const list of outcomes) {
+        const x = list.find((o) => o.label === a && o.budget === budget);
+        const y = list.find((o) => o.label === b && o.budget === budget);
+        if (!x || !y) continue;
+        n++;
+        if (x.right && !y.right) onlyA++;
+        if (!x.right && y.right) onlyB++;
+      }
+      if (n > 0) result.push({ a, b, budget, n, onlyA, onlyB, p: signTest(onlyA, onlyA + onlyB) });
+    }
+  }
+  return result;
+}
+
+/** Markdown table of {@link pairedCounts}: one line per comparison. */
+export function pairedTable(counts: readonly PairedCount[]): string {
+  const lines = ['| a vs b | kept | cases | a right, b wrong | a wrong, b right | difference | sign test p |', '|---|---|---:|---:|---:|---:|---:|'];
+  for (const c of counts) {
+    const diff = (100 * (c.onlyA - c.onlyB)) / c.n;
+    lines.push(`| ${c.a} vs ${c.b} | ${c.budget} | ${c.n} | ${c.onlyA} | ${c.onlyB} | ${diff >= 0 ? '+' : ''}${diff.toFixed(1)} pts | ${c.p < 0.001 ? '<0.001' : c.p.toFixed(3)} |`);
   }
   return lines.join('\n') + '\n';
 }

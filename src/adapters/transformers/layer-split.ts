@@ -194,6 +194,74 @@ function logitsToKeep(Tensor: TensorCtor, modelInputs: ModelInputs): any {
   return given ?? new Tensor('int64', BigInt64Array.from([0n]), []);
 }
 
+/** What layers < K computed on one prompt: reused while the same prompt is pruned again (another method or budget). */
+interface SharedPrefix {
+  inputIds: BigInt64Array;
+  mask: BigInt64Array;
+  embeds: TensorLike;
+  fullPositions: BigInt64Array[];
+  attentionMask: TensorLike;
+  before: Record<string, any>;
+  importanceMs: number;
+}
+
+/**
+ * Prefix outputs per split (its sessions) and pixel values (their data buffer): pruning the same prompt and
+ * image again with another method or budget (an evaluation, a side-by-side overlay) runs the vision encoder,
+ * the embeddings and layers < K once. An entry is used only when the prompt's ids and mask are equal too.
+ */
+const sharedPrefixes = new WeakMap<object, WeakMap<object, SharedPrefix>>();
+
+function sameValues(a: ArrayLike<bigint>, b: ArrayLike<bigint>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+async function sharedPrefix(
+  model: VisionLanguageModelLike,
+  family: FamilyAdapter,
+  sessions: LayerSplitSessions,
+  originalForward: VisionLanguageModelLike['forward'],
+  modelInputs: ModelInputs,
+  images: ReturnType<typeof locateBatch>['images'],
+  Tensor: TensorCtor,
+  length: number,
+): Promise<SharedPrefix> {
+  const inputIds = (modelInputs.input_ids as TensorLike).data as BigInt64Array;
+  const pixels = (modelInputs.pixel_values as TensorLike | undefined)?.data as object | undefined;
+  let perSplit = sharedPrefixes.get(sessions);
+  if (!perSplit) sharedPrefixes.set(sessions, (perSplit = new WeakMap()));
+  const known = pixels ? perSplit.get(pixels) : undefined;
+  const givenMask = (modelInputs.attention_mask as TensorLike | undefined)?.data as BigInt64Array | undefined;
+  if (known && sameValues(known.inputIds, inputIds) && (!givenMask || sameValues(known.mask, givenMask))) return known;
+
+  // Embeddings, vision encoder and merge; the importance comes from the prefix below, not from here.
+  const scored = await scorePrefill(model, family, { importance: (ctx) => new Float32Array(ctx.dims[0]), excludeIds: new Set(), attentionOutput: undefined }, originalForward, modelInputs, images);
+  const { embeds, fullPositions, attentionMask } = scored;
+  const mrope = fullPositions.length === 3;
+  const data = new BigInt64Array(fullPositions.length * length);
+  fullPositions.forEach((v, a) => data.set(v, a * length));
+  const importanceStarted = performance.now();
+  const before = await run(sessions.prefix, {
+    inputs_embeds: embeds,
+    attention_mask: attentionMask,
+    position_ids: new Tensor('int64', data, mrope ? [3, 1, length] : [1, length]),
+    ...emptyPast(Tensor, sessions.prefix, 1),
+  });
+  const entry: SharedPrefix = {
+    inputIds: BigInt64Array.from(inputIds),
+    mask: BigInt64Array.from(attentionMask.data as BigInt64Array),
+    embeds,
+    fullPositions,
+    attentionMask,
+    before,
+    importanceMs: performance.now() - importanceStarted,
+  };
+  if (pixels) perSplit.set(pixels, entry);
+  return entry;
+}
+
 /**
  * The layer-K prefill (batch size 1): prefix on the whole prompt, importance and features at the visual
  * positions, selection per image, suffix on the kept tokens. Returns null when the prompt holds no image.
@@ -218,9 +286,8 @@ export async function layerPrunedPrefill(
   const priors = images[0]!.map((image) => imagePrior(options.prior, image, imageIndex++));
   const sessions = await layerSplitSessions(model, options.layer, options.decoder);
 
-  // Embeddings, vision encoder and merge; the importance comes from the prefix below, not from here.
-  const scored = await scorePrefill(model, family, { importance: (ctx) => new Float32Array(ctx.dims[0]), excludeIds: new Set(), attentionOutput: undefined }, originalForward, modelInputs, images);
-  const { embeds, fullPositions, attentionMask } = scored;
+  const shared = await sharedPrefix(model, family, sessions, originalForward, modelInputs, images, Tensor, length);
+  const { fullPositions, attentionMask, before, importanceMs } = shared;
   const mrope = fullPositions.length === 3;
   const positionTensor = (values: BigInt64Array[], n: number) => {
     const data = new BigInt64Array(values.length * n);
@@ -228,19 +295,10 @@ export async function layerPrunedPrefill(
     return new Tensor('int64', data, mrope ? [3, 1, n] : [1, n]);
   };
   const prefixMask = BigInt64Array.from(attentionMask.data as BigInt64Array);
-
-  const importanceStarted = performance.now();
-  const before = await run(sessions.prefix, {
-    inputs_embeds: embeds,
-    attention_mask: attentionMask,
-    position_ids: positionTensor(fullPositions, length),
-    ...emptyPast(Tensor, sessions.prefix, 1),
-  });
   const hiddenOut = new Tensor(before[SPLIT_TENSORS.hidden]);
   const attention = float32(new Tensor(before[SPLIT_TENSORS.attention]));
   const hidden = float32(hiddenOut);
   const width = hiddenOut.dims[2]!;
-  const importanceMs = performance.now() - importanceStarted;
 
   const keepSequence = new Uint8Array(length).fill(1);
   const merged = new Map<number, Float32Array>();
