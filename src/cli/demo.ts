@@ -5,19 +5,26 @@ import { select, type SelectOptions } from '../select.js';
 import { TESTBED_MODEL } from './eval.js';
 import { prepareOutputFolder } from '../io/folders.js';
 
+/**
+ * What a selection's roles say: pivot / MIS / fill for d2pruner, whose roles mean that; for the other
+ * methods only top-up fill tokens, if any (their other tokens carry role 1 by convention, which is not MIS).
+ */
+export function describeRoles(method: string, roles: ArrayLike<number>): string {
+  const count = (role: number) => Array.prototype.filter.call(roles, (r: number) => r === role).length;
+  if (method === 'd2pruner') return `${count(0)} pivot, ${count(1)} mis, ${count(2)} fill`;
+  return count(2) > 0 ? `${count(2)} fill` : '–';
+}
+
 /** Selection-only demo: one synthetic LLaVA-1.5-sized case (576 tokens) through every method. */
 export function runSelectionDemo(write: (line: string) => void = (line) => process.stdout.write(line + '\n')): void {
   const input = syntheticInput({ tokens: 576, dim: 1024, budget: 64, seed: 7, kind: 'clustered' });
   write('Synthetic case: 576 visual tokens (24x24 grid) x 1024 dims, keep 64');
-  write('method      kept  pivot  mis  fill    ms');
+  write(`${'method'.padEnd(10)} ${'kept'.padStart(5)}  ${'roles'.padEnd(26)} ${'ms'.padStart(8)}`);
   for (const method of methodNames) {
     const start = performance.now();
     const selection = select(input, { method } as SelectOptions);
     const ms = performance.now() - start;
-    const count = (role: number) => selection.roles.filter((r) => r === role).length;
-    write(
-      `${method.padEnd(10)} ${String(selection.keep.length).padStart(5)} ${String(count(0)).padStart(6)} ${String(count(1)).padStart(4)} ${String(count(2)).padStart(5)} ${ms.toFixed(2).padStart(7)}`,
-    );
+    write(`${method.padEnd(10)} ${String(selection.keep.length).padStart(5)}  ${describeRoles(method, selection.roles).padEnd(26)} ${ms.toFixed(2).padStart(8)}`);
   }
 }
 

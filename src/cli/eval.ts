@@ -9,6 +9,7 @@ import { readCases } from '../eval/score.js';
 import { prepareOutputFolder } from '../io/folders.js';
 import { checkModelFiles } from '../io/model-files.js';
 import { readPriorFile, writeAtomic } from './files.js';
+import { integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
 /** The shipped testbed model, relative to the package root (src/cli/ and dist/cli/ alike). */
@@ -56,11 +57,9 @@ export function registerEval(program: Command): void {
       // Method options use ';' inside one entry so that ',' can separate entries: d2pruner:alpha=0.5;pivotRatio=0.9
       const parsed = flags.methods.split(',').filter((m) => m.trim()).map((m) => parseMethodSpec(m.replace(/;/g, ',')));
       const methods = parsed.filter((m, i) => parsed.findIndex((other) => other.label === m.label) === i); // fastv,fastv: one row
-      const budgets = flags.budgets.split(',').map((b) => Number(b.trim()));
-      for (const b of budgets) if (!Number.isInteger(b) || b < 1) throw new ValidationError('--budgets', flags.budgets, 'must be integers ≥ 1');
+      const budgets = flags.budgets.split(',').map((b) => integerFlag(b, '--budgets'));
       budgets.splice(0, budgets.length, ...new Set(budgets));
-      const maxNewTokens = Number(flags.maxNewTokens);
-      if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new ValidationError('--max-new-tokens', flags.maxNewTokens, 'must be an integer ≥ 1');
+      const maxNewTokens = integerFlag(flags.maxNewTokens, '--max-new-tokens');
       const cases = readCases(flags.data);
       const priorPath = flags.prior ?? defaultPriorPath(model, mode);
       const prior = priorPath ? readPriorFile(priorPath) : undefined;

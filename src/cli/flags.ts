@@ -3,16 +3,27 @@ import { isMethodName, methodNames } from '../methods/registry.js';
 
 /** Parsers for command-line flag values, shared by every command; errors name the flag and the text given. */
 
+/**
+ * Plain decimal notation only (`64`, `0.25`, `.5`, `1e3`): `Number()` alone also reads `0x10` as 16,
+ * `0b11` as 3 and `''` as 0.
+ */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
+
+/** The number written in `text`, or NaN when it is not plain decimal notation. */
+export function parseDecimal(text: string): number {
+  return typeof text === 'string' && DECIMAL.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+}
+
 /** A finite number. */
 export function numberFlag(text: string, flag: string): number {
-  const value = text.trim() === '' ? Number.NaN : Number(text);
+  const value = parseDecimal(text);
   if (!Number.isFinite(value)) throw new ValidationError(flag, text, 'must be a number');
   return value;
 }
 
 /** An integer ≥ `min` (default 1). */
 export function integerFlag(text: string, flag: string, min = 1): number {
-  const value = text.trim() === '' ? Number.NaN : Number(text);
+  const value = parseDecimal(text);
   if (!Number.isSafeInteger(value) || value < min) throw new ValidationError(flag, text, `must be an integer ≥ ${min}`);
   return value;
 }
@@ -22,7 +33,7 @@ export function integerFlag(text: string, flag: string, min = 1): number {
  * where the count is known.
  */
 export function budgetFlag(text: string, flag = '--budget'): number {
-  const value = text.trim() === '' ? Number.NaN : Number(text);
+  const value = parseDecimal(text);
   if (!Number.isFinite(value) || value <= 0 || (value >= 1 && !Number.isInteger(value))) {
     throw new ValidationError(flag, text, 'must be an integer ≥ 1 or a fraction in (0, 1)');
   }

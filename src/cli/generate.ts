@@ -3,13 +3,14 @@ import { ValidationError } from '../core/errors.js';
 import { checkModelFiles } from '../io/model-files.js';
 import { methodNames } from '../methods/registry.js';
 import { readPriorFile } from './files.js';
-import { budgetFlag, DTYPE_HELP, dtypeFlag, integerFlag, methodFlag } from './flags.js';
+import { budgetFlag, DTYPE_HELP, dtypeFlag, integerFlag, methodFlag, numberFlag } from './flags.js';
+import { TESTBED_MODEL } from './eval.js';
 import type { TokenPruningOptions } from '../adapters/transformers/types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- transformers.js models and processors are untyped here */
 
 interface GenerateFlags {
-  model: string;
+  model?: string;
   image: string;
   prompt: string;
   method: string;
@@ -27,12 +28,12 @@ export function registerGenerate(program: Command): void {
   program
     .command('generate')
     .description('answer a prompt about an image with a transformers.js VLM, pruning its visual tokens')
-    .requiredOption('--model <dir>', 'local transformers.js model folder (llava, llava_qwen2, qwen2_vl, qwen2_5_vl, idefics3, smolvlm)')
+    .option('--model <dir>', 'local transformers.js model folder (llava, llava_qwen2, qwen2_vl, qwen2_5_vl, idefics3, smolvlm) (default: the shipped testbed model)')
     .requiredOption('--image <file>', 'image file')
     .requiredOption('--prompt <text>', 'the question')
     .option('--method <name>', `selection method (${methodNames.join(', ')}) or none`, 'd2pruner')
-    .option('--budget <n|fraction>', 'visual tokens kept per image: an integer or a fraction in (0, 1)', '0.25')
-    .option('--positions <mode>', 'original (default) or compact RoPE positions', 'original')
+    .option('--budget <n|fraction>', 'visual tokens kept per image: an integer or a fraction in (0, 1)', '64')
+    .option('--positions <mode>', 'RoPE positions of the kept tokens: original or compact', 'original')
     .option('--prior <file>', 'positional prior JSON from d2pruner calibrate')
     .option('--alpha <value>', 'd2pruner semantic weight α (1 = features only, 0.5 = paper grounding setting)')
     .option('--importance <provider>', 'promptRelevance or attention (a decoder that exports it)', 'promptRelevance')
@@ -55,13 +56,14 @@ export function registerGenerate(program: Command): void {
       const methodOptions: Record<string, unknown> = {};
       if (flags.alpha !== undefined) {
         if (method !== 'd2pruner') throw new ValidationError('--alpha', flags.alpha, 'applies to --method d2pruner only');
-        methodOptions.alpha = Number(flags.alpha);
+        methodOptions.alpha = numberFlag(flags.alpha, '--alpha');
       }
 
-      checkModelFiles(flags.model); // a corrupt model file is named here (exit 2), not deep in the runtime
+      const model = flags.model ?? TESTBED_MODEL;
+      checkModelFiles(model); // a corrupt model file is named here (exit 2), not deep in the runtime
       const { loadVisionLanguageModel, promptInputs, readImage } = await import('../adapters/transformers/load.js');
       const { withTokenPruning } = await import('../adapters/transformers/index.js');
-      const loaded = await loadVisionLanguageModel(flags.model, { dtype });
+      const loaded = await loadVisionLanguageModel(model, { dtype });
       const image = await readImage(loaded.transformers, flags.image, '--image');
       const inputs = await promptInputs(loaded, image, flags.prompt);
       const row = inputs.input_ids.data as BigInt64Array;

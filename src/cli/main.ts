@@ -11,6 +11,7 @@ import { registerEval } from './eval.js';
 import { registerGenerate } from './generate.js';
 import { registerCalibrate } from './calibrate.js';
 import { registerSplit } from './split.js';
+import { bareCommand, finishHelp } from './help.js';
 
 /** Builds the `d2pruner` command tree. Each command lives in its own file and registers itself here. */
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerCalibrate(program);
   registerSplit(program);
+  finishHelp(program);
   return program;
 }
 
@@ -40,7 +42,14 @@ async function main(argv: string[]): Promise<void> {
     reportAndExit(new UsageError(`cannot write to standard output (${error.code ?? error.message})`));
   });
   try {
-    await buildProgram().parseAsync(argv);
+    const program = buildProgram();
+    // `d2pruner` or `d2pruner testbed` alone: the help, exit 0 (not an error).
+    const bare = bareCommand(program, argv.slice(2));
+    if (bare) {
+      bare.outputHelp();
+      return;
+    }
+    await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError && (error.exitCode === 0 || error.code === 'commander.helpDisplayed')) {
       process.exitCode = 0;

@@ -8,6 +8,7 @@ import { calibrateLayerPrior, type CalibrationInput } from '../testbed/prior.js'
 import { SplitDecoderModel } from '../testbed/split-decoder.js';
 import { listImages, priorHeatmap } from './calibrate.js';
 import { writeAtomic } from './files.js';
+import { integerFlag } from './flags.js';
 import { checkOutputFile, prepareOutputFolder } from '../io/folders.js';
 import { checkModelFiles } from '../io/model-files.js';
 import { TESTBED_MODEL } from './eval.js';
@@ -95,8 +96,7 @@ export function registerTestbed(program: Command): void {
       const model = resolve(flags.model ?? TESTBED_MODEL);
       let limit: number | undefined;
       if (flags.limit !== undefined) {
-        limit = Number(flags.limit);
-        if (!Number.isInteger(limit) || limit < 1) throw new ValidationError('--limit', flags.limit, 'must be an integer ≥ 1');
+        limit = integerFlag(flags.limit, '--limit');
       }
       checkModelFiles(model);
       const out = checkOutputFile(flags.out);

@@ -56,6 +56,11 @@ export interface OverlayLayout {
   panels: { left: number; top: number; width: number; height: number; label: string }[];
   /** Cell rectangle of every token with a position (undefined for tokens outside every tile), per panel. */
   cells: ({ left: number; top: number; width: number; height: number } | undefined)[][];
+  /**
+   * Per panel, the caption as drawn: the label in full (squeezed to the panel's width when long, never cut)
+   * and the legend entries, each count said once; `width` is the widest line's drawn width in pixels.
+   */
+  captions: { label: string; legend: string[]; width: number }[];
 }
 
 export { overlayStyle } from './style.js';
@@ -159,7 +164,7 @@ export async function renderOverlayWithLayout(options: OverlayOptions): Promise<
     throw new ValidationError('panelWidth', panelWidth, `with ${allPanels.length} panels makes a ${width}×${height} overlay, more than ${MAX_OVERLAY_PIXELS / 1e6} megapixels; draw fewer or narrower panels`);
   }
 
-  const layout: OverlayLayout = { width, height, panels: [], cells: [] };
+  const layout: OverlayLayout = { width, height, panels: [], cells: [], captions: [] };
   const composites: SharpOverlay[] = [];
   const svg: string[] = [];
   if (options.title) {
@@ -216,8 +221,10 @@ export async function renderOverlayWithLayout(options: OverlayOptions): Promise<
     }
     layout.cells.push(cells);
 
-    if (entry.kind === 'method') svg.push(...methodPanelSvg(entry.panel, cells, left, top, panelWidth, tokens));
-    else svg.push(...heatmapPanelSvg(entry.heatmap, cells, left, top, panelWidth));
+    const caption = { label, legend: [] as string[], width: 0 };
+    layout.captions.push(caption);
+    if (entry.kind === 'method') svg.push(...methodPanelSvg(entry.panel, cells, left, top, panelWidth, tokens, caption));
+    else svg.push(...heatmapPanelSvg(entry.heatmap, cells, left, top, panelWidth, caption));
     if (placements.length > 1) {
       // Tile borders, so the crops a tiled processor made are visible.
       for (const placement of placements) {
@@ -309,7 +316,37 @@ function overlapArea(a: TileRegion, b: TileRegion): number {
   return w > 0 && h > 0 ? w * h : 0;
 }
 
-function methodPanelSvg(panel: OverlayPanel, cells: OverlayLayout['cells'][number], left: number, top: number, width: number, tokens: number): string[] {
+type Caption = OverlayLayout['captions'][number];
+
+/** Estimated drawn width of `content` at `size` px (sans-serif; bold glyphs are wider). */
+function textWidth(content: string, size: number, weight: string): number {
+  return content.length * size * (weight === 'bold' ? 0.62 : 0.56);
+}
+
+/** Where a label may break across two lines: after a separator, as near the middle as possible. */
+function splitLabel(label: string): [string, string] | undefined {
+  let best = -1;
+  for (let i = 1; i < label.length - 1; i++) {
+    if (/[\s,:;=/·-]/.test(label[i - 1]!) && (best < 0 || Math.abs(i - label.length / 2) < Math.abs(best - label.length / 2))) best = i;
+  }
+  return best < 0 ? undefined : [label.slice(0, best).trimEnd(), label.slice(best).trimStart()];
+}
+
+/**
+ * A caption label drawn whole within `width` (never cut, never run into the next panel): at 15 px when it
+ * fits, else smaller down to 11 px, else on two lines, else smaller still.
+ */
+function fittedLabel(x: number, bottom: number, label: string, width: number, colour: string): { svg: string; width: number } {
+  const fit = (content: string, largest: number) => Math.min(largest, width / Math.max(1, textWidth(content, 1, 'bold')));
+  const one = fit(label, 15);
+  const halves = splitLabel(label);
+  if (one >= 11 || !halves) return { svg: text(x, bottom, label, r2(one), colour, 'bold'), width: textWidth(label, one, 'bold') };
+  const size = Math.min(fit(halves[0], 12), fit(halves[1], 12));
+  const svg = text(x, bottom - size - 1, halves[0], r2(size), colour, 'bold') + text(x, bottom, halves[1], r2(size), colour, 'bold');
+  return { svg, width: Math.max(textWidth(halves[0], size, 'bold'), textWidth(halves[1], size, 'bold')) };
+}
+
+function methodPanelSvg(panel: OverlayPanel, cells: OverlayLayout['cells'][number], left: number, top: number, width: number, tokens: number, caption: Caption): string[] {
   const out: string[] = [];
   const roleOf = new Int8Array(tokens).fill(-1);
   const counts = [0, 0, 0];
@@ -342,9 +379,10 @@ function methodPanelSvg(panel: OverlayPanel, cells: OverlayLayout['cells'][numbe
     if (paths.length) out.push(`<path d="${paths.join('')}" fill="none" stroke="${colourOf(role)}" stroke-width="${r2(stroke)}"/>`);
   });
 
-  // Caption: name and count, then a legend with the role counts.
+  // Caption: the label, then a legend with the counts (each said once: "kept" only when there are no roles).
   const kept = panel.keep.length;
-  out.push(text(left, top - 28, `${truncate(panel.label, Math.floor(width / 9.5) - 12)}  ${kept}/${tokens} kept`, 15, overlayStyle.text, 'bold'));
+  const title = fittedLabel(left, top - 26, panel.label, width, overlayStyle.text);
+  out.push(title.svg);
   const legend: [string, string][] = hasRoles
     ? [
         [overlayStyle.pivot, `${counts[0]} pivots`],
@@ -353,16 +391,22 @@ function methodPanelSvg(panel: OverlayPanel, cells: OverlayLayout['cells'][numbe
       ]
     : [[overlayStyle.kept, `${kept} kept`]];
   legend.push(['#3c3c3c', `${tokens - kept} dropped`]);
+  // Entries side by side; scaled down as a whole when they would run past the panel's edge.
+  const natural = legend.reduce((sum, [, label]) => sum + 22 + label.length * 7, -7);
+  const scale = Math.min(1, width / natural);
   let x = left;
   for (const [colour, label] of legend) {
-    out.push(`<rect x="${x + 0.5}" y="${top - 18.5}" width="11" height="11" fill="${colour}" stroke="#333" stroke-width="0.5"/>`);
-    out.push(text(x + 15, top - 8, label, 12, overlayStyle.muted));
-    x += 22 + label.length * 7;
+    const box = 11 * scale;
+    out.push(`<rect x="${r2(x + 0.5)}" y="${r2(top - 7.5 - box)}" width="${r2(box)}" height="${r2(box)}" fill="${colour}" stroke="#333" stroke-width="0.5"/>`);
+    out.push(text(x + 15 * scale, top - 8, label, r2(12 * scale), overlayStyle.muted));
+    x += (22 + label.length * 7) * scale;
   }
+  caption.legend = legend.map(([, label]) => label);
+  caption.width = Math.max(title.width, x - 7 * scale - left);
   return out;
 }
 
-function heatmapPanelSvg(heatmap: OverlayHeatmap, cells: OverlayLayout['cells'][number], left: number, top: number, width: number): string[] {
+function heatmapPanelSvg(heatmap: OverlayHeatmap, cells: OverlayLayout['cells'][number], left: number, top: number, width: number, caption: Caption): string[] {
   const out: string[] = ['<g fill-opacity="0.8" shape-rendering="crispEdges">'];
   let min = Infinity;
   let max = -Infinity;
@@ -382,7 +426,8 @@ function heatmapPanelSvg(heatmap: OverlayHeatmap, cells: OverlayLayout['cells'][
     out.push(`<rect x="${r2(cell.left)}" y="${r2(cell.top)}" width="${r2(cell.width)}" height="${r2(cell.height)}" fill="${colour}"/>`);
   });
   out.push('</g>');
-  out.push(text(left, top - 28, truncate(heatmap.label, Math.floor(width / 9.5)), 15, overlayStyle.text, 'bold'));
+  const title = fittedLabel(left, top - 26, heatmap.label, width, overlayStyle.text);
+  out.push(title.svg);
   // Colour bar from min to max.
   const barX = left;
   const barW = Math.min(120, width / 2);
@@ -390,7 +435,10 @@ function heatmapPanelSvg(heatmap: OverlayHeatmap, cells: OverlayLayout['cells'][
     out.push(`<rect x="${r2(barX + (i * barW) / 24)}" y="${top - 18}" width="${r2(barW / 24 + 0.4)}" height="10" fill="${viridis(i / 23)}"/>`);
   }
   const range = Number.isFinite(min) ? `${formatValue(min)} – ${formatValue(max)}` : 'no values';
-  out.push(text(barX + barW + 6, top - 8, range, 12, overlayStyle.muted));
+  const rangeSize = Math.min(12, (width - barW - 6) / textWidth(range, 1, 'normal'));
+  out.push(text(barX + barW + 6, top - 8, range, r2(rangeSize), overlayStyle.muted));
+  caption.legend = [range];
+  caption.width = Math.max(title.width, barW + 6 + textWidth(range, rangeSize, 'normal'));
   return out;
 }
 
@@ -416,7 +464,7 @@ function formatValue(v: number): string {
   return a !== 0 && (a < 0.01 || a >= 1e4) ? v.toExponential(1) : v.toFixed(a < 1 ? 3 : 1);
 }
 
-function text(x: number, y: number, content: string, size: number, colour: string, weight = 'normal'): string {
+function text(x: number, y: number, content: string, size: number | string, colour: string, weight = 'normal'): string {
   return `<text x="${r2(x)}" y="${r2(y)}" font-size="${size}" font-weight="${weight}" fill="${colour}">${escapeXml(content)}</text>`;
 }
 

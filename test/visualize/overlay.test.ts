@@ -136,6 +136,21 @@ describe('renderOverlay', () => {
     await expect(renderOverlay({ image, tokens: 16, grid, panels: [], heatmaps: [{ label: 'p', values: [1] }] })).rejects.toThrow(/^heatmaps\[0\]\.values:/);
   });
 
+  it('draws every caption whole within its panel and says each count once', async () => {
+    const label = 'd2pruner:alpha=0.5,pivotRatio=0.9,threshold=0.85';
+    const { layout } = await renderOverlayWithLayout({
+      image: await greyImage(64, 64),
+      tokens: 16,
+      grid,
+      panelWidth: 128,
+      panels: [{ label, keep: [0, 1, 2, 5], roles: [0, 0, 1, 2] }, { label: 'fastv', keep: [3, 4] }],
+      heatmaps: [{ label: 'positional prior (calibrated on 1,000 scenes)', values: Array.from({ length: 16 }, (_, i) => i) }],
+    });
+    expect(layout.captions.map((c) => c.label)).toEqual([label, 'fastv', 'positional prior (calibrated on 1,000 scenes)']);
+    expect(layout.captions.map((c) => c.legend)).toEqual([['2 pivots', '1 MIS', '1 fill', '12 dropped'], ['2 kept', '14 dropped'], ['0.000 – 15.0']]);
+    for (const caption of layout.captions) expect(caption.width).toBeLessThanOrEqual(128 + 1e-9);
+  });
+
   it('bounds the output: images beyond 10:1 and overlays beyond 64 megapixels are refused', async () => {
     const panels = [{ label: 'x', keep: [1] }];
     await expect(renderOverlay({ image: await greyImage(3, 2000), tokens: 16, grid, panels })).rejects.toThrow(
