@@ -8,6 +8,11 @@ export interface WorkerTask {
   visualTokens: BenchVisualTokens;
   /** null = unpruned. */
   budget: number | null;
+  /**
+   * Where the pruned runs prune: 0 = at the decoder input (prompt relevance), K ≥ 1 = inside the decoder before
+   * layer K (the automatic split, attention importance). Absent in results written before layer rows existed.
+   */
+  layer?: number;
   reps: number;
   newTokens: number;
   threads: number | null;
@@ -18,10 +23,26 @@ export interface WorkerTask {
 export interface RunSample {
   ttftMs: number;
   visionMs: number;
+  /** Decoder session time of the prefill: the one decoder run, or prefix + suffix at layer K. */
   decoderPrefillMs: number;
+  /** The prefix session's prefill run (layer K only; 0 otherwise). */
+  prefixMs?: number;
   decodeMsPerToken: number;
   selectMs: number;
+  /** The pruning report's importance time (at layer K it includes the prefix session run). */
   importanceMs: number;
+  /**
+   * Issue 15: overhead = TTFT − vision encoder − decoder session time, and its parts: importance (JS only,
+   * the prefix run taken out), selection, gather/merge (from the vision encoder's end to the last decoder
+   * session's start, less the prefix run, importance and selection: the host's feature merge, the wrapper's
+   * gathers and position bookkeeping), embed_tokens (session) and other (generate() setup, logits processing,
+   * sampling the first token).
+   */
+  overheadMs?: number;
+  overheadImportanceMs?: number;
+  gatherMs?: number;
+  embedMs?: number;
+  otherMs?: number;
 }
 
 export interface WorkerResult {
@@ -33,6 +54,8 @@ export interface WorkerResult {
   loadMs: number;
   rssAfterLoadMb: number;
   peakRssMb: number;
+  /** Time to split the decoder and create the prefix and suffix sessions (layer K only). */
+  splitMs?: number;
   samples: RunSample[];
 }
 
@@ -54,6 +77,8 @@ export interface Row {
   preset: BenchPresetName;
   visualTokens: number;
   method: 'none' | 'd2pruner';
+  /** 0 = pruned at the decoder input (or unpruned), K = inside the decoder before layer K. */
+  layer: number;
   kept: number;
   promptTokens: number;
   prefillSequence: number;
@@ -63,6 +88,15 @@ export interface Row {
   decodeMsPerToken: Spread;
   selectMs: Spread;
   importanceMs: Spread;
+  prefixMs: Spread;
+  /** Prefix session time as a share of this row's decoder prefill (layer K only, else NaN). */
+  prefixShare: number;
+  overheadMs: Spread;
+  overheadImportanceMs: Spread;
+  gatherMs: Spread;
+  embedMs: Spread;
+  otherMs: Spread;
+  splitMs: number;
   selectShareOfTtft: number;
   peakRssMb: number;
   rssAfterLoadMb: number;
@@ -74,7 +108,7 @@ export function summarise(results: WorkerResult[]): Row[] {
   const rows: Row[] = [];
   for (const r of results) {
     const base = results.find((b) => b.task.preset === r.task.preset && b.task.visualTokens === r.task.visualTokens && b.task.budget === null);
-    const pick = (res: WorkerResult, key: keyof RunSample) => spread(res.samples.map((s) => s[key]));
+    const pick = (res: WorkerResult, key: keyof RunSample) => spread(res.samples.map((s) => s[key] ?? NaN));
     const ttft = pick(r, 'ttftMs');
     const prefill = pick(r, 'decoderPrefillMs');
     const select = pick(r, 'selectMs');
@@ -82,6 +116,7 @@ export function summarise(results: WorkerResult[]): Row[] {
       preset: r.task.preset,
       visualTokens: r.task.visualTokens,
       method: r.task.budget === null ? 'none' : 'd2pruner',
+      layer: r.task.budget === null ? 0 : (r.task.layer ?? 0),
       kept: r.visualAfter,
       promptTokens: r.promptTokens,
       prefillSequence: r.prefillSequence,
@@ -91,6 +126,14 @@ export function summarise(results: WorkerResult[]): Row[] {
       decodeMsPerToken: pick(r, 'decodeMsPerToken'),
       selectMs: select,
       importanceMs: pick(r, 'importanceMs'),
+      prefixMs: pick(r, 'prefixMs'),
+      prefixShare: (r.task.layer ?? 0) > 0 && r.task.budget !== null ? pick(r, 'prefixMs').median / prefill.median : NaN,
+      overheadMs: pick(r, 'overheadMs'),
+      overheadImportanceMs: pick(r, 'overheadImportanceMs'),
+      gatherMs: pick(r, 'gatherMs'),
+      embedMs: pick(r, 'embedMs'),
+      otherMs: pick(r, 'otherMs'),
+      splitMs: r.splitMs ?? NaN,
       selectShareOfTtft: select.median / ttft.median,
       peakRssMb: r.peakRssMb,
       rssAfterLoadMb: r.rssAfterLoadMb,
@@ -104,15 +147,40 @@ export function summarise(results: WorkerResult[]): Row[] {
 export const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
 export const fmtSpread = (s: Spread, digits = 0) => `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
 
+/** Where a row prunes, as the tables print it. */
+export function modeLabel(r: Pick<Row, 'method' | 'layer'>): string {
+  if (r.method === 'none') return '–';
+  return r.layer > 0 ? `layer ${r.layer}` : 'input';
+}
+
 export function markdownTable(rows: Row[]): string {
   const header =
-    '| model (LLM width) | visual tokens | kept | prefill seq | TTFT ms, median (min–max) | TTFT speedup | decoder prefill ms | prefill speedup | decode ms/token | peak RSS MB | selection ms | selection % of TTFT |';
-  const lines = [header, `|${'---|'.repeat(12)}`];
+    '| model (LLM width) | visual tokens | pruned at | kept | prefill seq | TTFT ms, median (min–max) | TTFT speedup | decoder prefill ms | prefill speedup | prefix ms (share of prefill) | decode ms/token | peak RSS MB | selection ms | selection % of TTFT |';
+  const lines = [header, `|${'---|'.repeat(14)}`];
+  for (const r of rows) {
+    const prefix = r.layer > 0 && r.method !== 'none' ? `${fmt(r.prefixMs.median)} (${fmt(100 * r.prefixShare)}%)` : '–';
+    lines.push(
+      `| ${r.preset} | ${r.visualTokens} | ${modeLabel(r)} | ${r.method === 'none' ? `${r.kept} (none)` : r.kept} | ${r.prefillSequence} | ${fmtSpread(r.ttftMs)} | ` +
+        `${fmt(r.ttftSpeedup, 2)}× | ${fmtSpread(r.decoderPrefillMs)} | ${fmt(r.prefillSpeedup, 2)}× | ${prefix} | ${fmtSpread(r.decodeMsPerToken, 1)} | ` +
+        `${fmt(r.peakRssMb)} | ${r.method === 'none' ? '–' : fmt(r.selectMs.median, 2)} | ${r.method === 'none' ? '–' : `${fmt(100 * r.selectShareOfTtft, 2)}%`} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Issue 15's overhead column: TTFT − vision encoder − decoder session time (medians), broken down into
+ * importance (JS), selection, gather/merge, embed_tokens and other. Unpruned rows show the host's own share.
+ */
+export function overheadTable(rows: Row[]): string {
+  const header =
+    '| model | visual tokens | pruned at | kept | TTFT ms | vision ms | decoder sessions ms | overhead ms (% of TTFT) | importance ms | selection ms | gather/merge ms | embed_tokens ms | other ms |';
+  const lines = [header, `|${'---|'.repeat(13)}`];
   for (const r of rows) {
     lines.push(
-      `| ${r.preset} | ${r.visualTokens} | ${r.method === 'none' ? `${r.kept} (none)` : r.kept} | ${r.prefillSequence} | ${fmtSpread(r.ttftMs)} | ` +
-        `${fmt(r.ttftSpeedup, 2)}× | ${fmtSpread(r.decoderPrefillMs)} | ${fmt(r.prefillSpeedup, 2)}× | ${fmtSpread(r.decodeMsPerToken, 1)} | ` +
-        `${fmt(r.peakRssMb)} | ${r.method === 'none' ? '–' : fmt(r.selectMs.median, 2)} | ${r.method === 'none' ? '–' : `${fmt(100 * r.selectShareOfTtft, 2)}%`} |`,
+      `| ${r.preset} | ${r.visualTokens} | ${modeLabel(r)} | ${r.kept} | ${fmt(r.ttftMs.median)} | ${fmt(r.visionMs.median)} | ${fmt(r.decoderPrefillMs.median)} | ` +
+        `${fmt(r.overheadMs.median)} (${fmt((100 * r.overheadMs.median) / r.ttftMs.median, 1)}%) | ${fmt(r.overheadImportanceMs.median, 1)} | ${fmt(r.selectMs.median, 1)} | ` +
+        `${fmt(r.gatherMs.median, 1)} | ${fmt(r.embedMs.median, 1)} | ${fmt(r.otherMs.median, 1)} |`,
     );
   }
   return lines.join('\n');
@@ -120,14 +188,18 @@ export function markdownTable(rows: Row[]): string {
 
 /** TTFT (median, with min–max bars) against kept visual tokens, one line per model × visual-token count. */
 export function plotSvg(rows: Row[]): string {
-  const width = 800;
+  const width = 860;
   const height = 440;
-  const margin = { left: 70, right: 230, top: 40, bottom: 50 };
+  const margin = { left: 70, right: 260, top: 40, bottom: 50 };
+  // One line per model × visual tokens × pruning mode, each starting from the shared unpruned point.
   const groups = new Map<string, Row[]>();
-  for (const r of rows) {
-    const key = `${r.preset} · ${r.visualTokens} tokens`;
-    groups.set(key, [...(groups.get(key) ?? []), r].sort((a, b) => a.kept - b.kept));
+  const pruned = rows.filter((r) => r.method !== 'none');
+  for (const r of pruned.length ? pruned : rows) {
+    const key = `${r.preset} · ${r.visualTokens} · ${r.method === 'none' ? 'none' : modeLabel(r)}`;
+    if (!groups.has(key)) groups.set(key, rows.filter((b) => b.method === 'none' && b.preset === r.preset && b.visualTokens === r.visualTokens));
+    if (r.method !== 'none') groups.get(key)!.push(r);
   }
+  for (const points of groups.values()) points.sort((a, b) => a.kept - b.kept);
   // log–log axes: the unpruned point of a 2,304-token model would otherwise squeeze everything else
   const minX = Math.min(...rows.map((r) => r.kept)) / 1.25;
   const maxX = Math.max(...rows.map((r) => r.kept)) * 1.1;

@@ -12,6 +12,8 @@
  *   --presets a,b      qwen2-0.5b, smolvlm-256m
  *   --tokens 576,2304  visual tokens per image
  *   --budgets 192,128,64
+ *   --layers 0,2       where the pruned runs prune: 0 = decoder input (prompt relevance), K = inside the
+ *                      decoder before layer K (automatic split, attention importance); default 0,2
  *   --reps N           timed repetitions per configuration
  *   --new-tokens K     tokens generated per run (≥ 2)
  *   --threads N        onnxruntime intra-op threads (default: onnxruntime's choice)
@@ -40,6 +42,8 @@ import {
 import {
   fmt,
   markdownTable,
+  modeLabel,
+  overheadTable,
   plotSvg,
   spread,
   summarise,
@@ -60,6 +64,7 @@ const MARK = '@@e2e-result ';
 async function runWorker(task: WorkerTask): Promise<WorkerResult> {
   const transformers = await import('@huggingface/transformers');
   const { withTokenPruning } = await import('../src/entries/transformers.js');
+  const { layerSplitSessions } = await import('../src/adapters/transformers/layer-split.js');
   const { makeTestImage } = await import('../test/fixtures/helpers.js');
   const { env, AutoProcessor, LlavaForConditionalGeneration, LlavaQwen2ForCausalLM } = transformers;
   env.allowRemoteModels = false;
@@ -75,25 +80,40 @@ async function runWorker(task: WorkerTask): Promise<WorkerResult> {
   const rssAfterLoadMb = process.memoryUsage().rss / 2 ** 20;
 
   // time every session call (shared by the pruned wrapper and the model)
-  const calls: { session: string; ms: number }[] = [];
-  for (const name of ['vision_encoder', 'decoder_model_merged']) {
-    const session = model.sessions[name];
+  const calls: { session: string; start: number; end: number; ms: number }[] = [];
+  const timeRuns = (session: any, name: string) => {
     const run = session.run.bind(session);
     session.run = async (...args: unknown[]) => {
-      const t0 = performance.now();
+      const start = performance.now();
       try {
         return await run(...args);
       } finally {
-        calls.push({ session: name, ms: performance.now() - t0 });
+        const end = performance.now();
+        calls.push({ session: name, start, end, ms: end - start });
       }
     };
+  };
+  for (const name of ['embed_tokens', 'vision_encoder', 'decoder_model_merged']) timeRuns(model.sessions[name], name);
+  const layer = task.budget === null ? 0 : (task.layer ?? 0);
+  const decoderFile = join(dir, 'onnx', 'decoder_model_merged.onnx');
+  let splitMs: number | undefined;
+  if (layer > 0) {
+    // Split now (once per model and layer, cached by the wrapper) so the parts get this run's session options
+    // and their runs can be timed; the wrapper below finds these sessions in its cache.
+    const t0 = performance.now();
+    const split = await layerSplitSessions(model, layer, decoderFile, { ...sessionOptions });
+    splitMs = performance.now() - t0;
+    timeRuns(split.prefix, 'prefix');
+    timeRuns(split.suffix, 'suffix');
   }
 
   const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: BENCH_PROMPT }] }];
   const text = processor.apply_chat_template(messages, { add_generation_prompt: true });
   const inputs = await processor(await makeTestImage(640, 480), text);
   const runner: any =
-    task.budget === null ? model : withTokenPruning(model, { method: 'd2pruner', budget: task.budget, tokenizer: processor });
+    task.budget === null
+      ? model
+      : withTokenPruning(model, { method: 'd2pruner', budget: task.budget, tokenizer: processor, ...(layer > 0 ? { layer, decoder: decoderFile } : {}) });
 
   const once = async (newTokens: number): Promise<RunSample> => {
     calls.length = 0;
@@ -104,15 +124,39 @@ async function runWorker(task: WorkerTask): Promise<WorkerResult> {
     const t1 = performance.now();
     // put() #1 is the prompt, #2 the first generated token
     const first = stamps[1] ?? t1;
-    const decoder = calls.filter((c) => c.session === 'decoder_model_merged');
     const report = task.budget === null ? null : runner.lastPruning;
+    if (layer > 0 && report?.layer !== layer) throw new Error(`expected a layer-${layer} pruning report, got layer ${report?.layer}`);
+    // the prefill: session calls that started before the first generated token
+    const prefill = calls.filter((c) => c.start < first);
+    const firstOf = (name: string) => prefill.find((c) => c.session === name);
+    const sum = (name: string) => prefill.filter((c) => c.session === name).reduce((a, c) => a + c.ms, 0);
+    const prefix = firstOf('prefix');
+    const last = layer > 0 ? firstOf('suffix') : firstOf('decoder_model_merged');
+    if (layer > 0 && firstOf('decoder_model_merged')) throw new Error('the unsplit decoder ran during a layer-K prefill');
+    const ttftMs = first - t0;
+    const visionMs = sum('vision_encoder');
+    const decoderPrefillMs = (last?.ms ?? NaN) + (prefix?.ms ?? 0);
+    const prefixMs = prefix?.ms ?? 0;
+    const selectMs = report?.selectMs ?? 0;
+    const importanceMs = report?.importanceMs ?? 0;
+    const overheadImportanceMs = Math.max(0, importanceMs - prefixMs);
+    const visionEnd = Math.max(...prefill.filter((c) => c.session === 'vision_encoder').map((c) => c.end));
+    const gatherMs = (last?.start ?? NaN) - visionEnd - prefixMs - overheadImportanceMs - selectMs;
+    const embedMs = sum('embed_tokens');
+    const overheadMs = ttftMs - visionMs - decoderPrefillMs;
     return {
-      ttftMs: first - t0,
-      visionMs: calls.filter((c) => c.session === 'vision_encoder').reduce((a, c) => a + c.ms, 0),
-      decoderPrefillMs: decoder[0]?.ms ?? NaN,
+      ttftMs,
+      visionMs,
+      decoderPrefillMs,
+      prefixMs,
       decodeMsPerToken: (t1 - first) / Math.max(1, newTokens - 1),
-      selectMs: report?.selectMs ?? 0,
-      importanceMs: report?.importanceMs ?? 0,
+      selectMs,
+      importanceMs,
+      overheadMs,
+      overheadImportanceMs,
+      gatherMs,
+      embedMs,
+      otherMs: overheadMs - overheadImportanceMs - selectMs - gatherMs - embedMs,
     };
   };
 
@@ -131,6 +175,7 @@ async function runWorker(task: WorkerTask): Promise<WorkerResult> {
     loadMs,
     rssAfterLoadMb,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
+    splitMs,
     samples,
   };
 }
@@ -185,6 +230,7 @@ async function main(): Promise<void> {
       presets: { type: 'string' },
       tokens: { type: 'string' },
       budgets: { type: 'string' },
+      layers: { type: 'string' },
       reps: { type: 'string' },
       'new-tokens': { type: 'string' },
       threads: { type: 'string' },
@@ -208,6 +254,8 @@ async function main(): Promise<void> {
   const tokens: BenchVisualTokens[] = tokenList.length ? tokenList : full ? [...BENCH_VISUAL_TOKENS] : [576];
   const budgets = parseList(values.budgets, 'budgets').map((b) => positiveInt(b, 'budgets', 0));
   const budgetList = budgets.length ? budgets : [192, 128, 64];
+  const layerValues = parseList(values.layers, 'layers').map((k) => positiveInt(k, 'layers', 0, 0));
+  const layers = layerValues.length ? [...new Set(layerValues)] : [0, 2];
   const reps = positiveInt(values.reps, 'reps', full ? 5 : 3);
   const newTokens = positiveInt(values['new-tokens'], 'new-tokens', full ? 16 : 8, 2);
   const threads = values.threads === undefined ? null : positiveInt(values.threads, 'threads', 1);
@@ -228,8 +276,8 @@ async function main(): Promise<void> {
   const tasks: WorkerTask[] = [];
   for (const preset of presets) {
     for (const n of tokens) {
-      tasks.push({ preset, visualTokens: n, budget: null, reps, newTokens, threads, noSpin });
-      for (const b of budgetList) tasks.push({ preset, visualTokens: n, budget: b, reps, newTokens, threads, noSpin });
+      tasks.push({ preset, visualTokens: n, budget: null, layer: 0, reps, newTokens, threads, noSpin });
+      for (const layer of layers) for (const b of budgetList) tasks.push({ preset, visualTokens: n, budget: b, layer, reps, newTokens, threads, noSpin });
     }
   }
   log(`e2e: ${tasks.length} configurations × (1 warm-up + ${reps} runs), ${newTokens} new tokens each, ${os.cpus().length} CPUs`);
@@ -239,7 +287,7 @@ async function main(): Promise<void> {
     results.push(runChild(task));
     const last = results.at(-1)!;
     log(
-      `  ${task.preset} ${task.visualTokens} ${task.budget === null ? 'none' : `d2pruner@${task.budget}`}: ` +
+      `  ${task.preset} ${task.visualTokens} ${task.budget === null ? 'none' : `d2pruner@${task.budget}${task.layer ? ` layer ${task.layer}` : ' input'}`}: ` +
         `TTFT ${fmt(spread(last.samples.map((s) => s.ttftMs)).median)} ms`,
     );
     progress.tick();
@@ -255,7 +303,7 @@ async function main(): Promise<void> {
     totalMemMb: Math.round(os.totalmem() / 2 ** 20),
     onnxruntime: 'onnxruntime-node (CPU, fp32)',
   };
-  await writeOutputs(outDir, environment, { presets, tokens, budgets: budgetList, reps, newTokens, threads, noSpin, prompt: BENCH_PROMPT }, results);
+  await writeOutputs(outDir, environment, { presets, tokens, budgets: budgetList, layers, reps, newTokens, threads, noSpin, prompt: BENCH_PROMPT }, results);
 }
 
 /** Writes e2e.json, e2e.md, e2e.svg and e2e.png, prints the table and the targets. */
@@ -266,7 +314,7 @@ async function writeOutputs(
   results: WorkerResult[],
 ): Promise<void> {
   const rows = summarise(results);
-  const table = markdownTable(rows);
+  const table = `${markdownTable(rows)}\n\nOverhead (issue 15): TTFT − vision encoder − decoder sessions, medians in ms\n\n${overheadTable(rows)}`;
   mkdirSync(outDir, { recursive: true });
   writeAtomic(join(outDir, 'e2e.json'), `${JSON.stringify({ environment, options, rows, results }, null, 2)}\n`);
   writeAtomic(join(outDir, 'e2e.md'), `${table}\n`);
@@ -277,12 +325,13 @@ async function writeOutputs(
   const combos = new Set(rows.map((r) => `${r.preset}|${r.visualTokens}`));
   for (const combo of combos) {
     const [preset, n] = combo.split('|');
-    const at64 = rows.find((r) => r.preset === preset && String(r.visualTokens) === n && r.method === 'd2pruner' && r.kept === 64);
-    if (at64) {
+    for (const at64 of rows.filter((r) => r.preset === preset && String(r.visualTokens) === n && r.method === 'd2pruner' && r.kept === 64)) {
       process.stdout.write(
-        `${preset} ${n}→64: decoder prefill ${fmt(at64.prefillSpeedup, 2)}× faster (target ≥ 4×), TTFT ${fmt(at64.ttftSpeedup, 2)}×, ` +
+        `${preset} ${n}→64 at ${modeLabel(at64)}: decoder prefill ${fmt(at64.prefillSpeedup, 2)}× faster (target ≥ 4×), TTFT ${fmt(at64.ttftSpeedup, 2)}×, ` +
           `selection ${fmt(100 * at64.selectShareOfTtft, 2)}% of pruned TTFT (target ≤ 2%), ` +
-          `importance ${fmt(at64.importanceMs.median)} ms = ${fmt((100 * at64.importanceMs.median) / at64.ttftMs.median, 1)}%\n`,
+          `importance ${fmt(at64.overheadImportanceMs.median, 1)} ms outside sessions` +
+          `${at64.layer > 0 ? `, prefix ${fmt(100 * at64.prefixShare)}% of the decoder prefill` : ''}, ` +
+          `overhead ${fmt(at64.overheadMs.median)} ms = ${fmt((100 * at64.overheadMs.median) / at64.ttftMs.median, 1)}% of TTFT\n`,
       );
     }
   }

@@ -2,7 +2,8 @@ import { ValidationError } from '../../core/errors.js';
 import { resizeBilinear, type GridShape, type PositionalPrior } from '../../importance/prior.js';
 import type { ImportanceCallback } from '../../importance/types.js';
 import { familyOf } from './families.js';
-import { resolveImportance, scorePrefill } from './pruning.js';
+import { resolveImportance, scorePrefill, wrapModel } from './pruning.js';
+import { resolveLayer } from './layer-split.js';
 import type { TokenizerLike, VisionLanguageModelLike } from './types.js';
 
 /** Options of {@link calibratePrior}. */
@@ -11,8 +12,16 @@ export interface CalibrateOptions {
   prompt: string;
   /** Model folder or hub id (recorded in the prior). */
   modelId: string;
-  /** Importance provider to average. Default `'promptRelevance'`. */
+  /** Importance provider to average. Default `'promptRelevance'` (`'attention'` at layer K−1 with `layer`). */
   importance?: 'promptRelevance' | 'attention' | ImportanceCallback;
+  /**
+   * Decoder layer K the prior is for (`withTokenPruning({ layer: K })`): the importance averaged is the last
+   * prompt token's head-averaged attention at layer K−1, read from the automatically split decoder. Default 0
+   * (the importance at the decoder input).
+   */
+  layer?: number;
+  /** With `layer`: the decoder's ModelProto bytes or (Node) the path of its `.onnx` file, to split. */
+  decoder?: Uint8Array | string;
   /** Name recorded for a callback provider. Default `'callback'`. */
   providerName?: string;
   /** Tokenizer or processor whose special and chat-template tokens prompt relevance ignores. */
@@ -49,7 +58,10 @@ export async function calibratePrior(
   if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object { prompt, … }');
   const host = model as VisionLanguageModelLike;
   const family = familyOf(model);
-  const importanceOptions = resolveImportance(host, options);
+  const layer = resolveLayer(options);
+  const importanceOptions = resolveImportance(host, layer > 0 ? { ...options, importance: undefined } : options);
+  // Layer K: the prefix's attention row, through the pruned wrapper (budget 1: the suffix runs on one token).
+  const atLayer = layer > 0 ? (wrapModel(host, family, { method: 'fastv', budget: 1, layer, decoder: options.decoder }) as unknown as VisionLanguageModelLike & { lastPruning: { images: { importance: Float32Array }[] } | null }) : null;
   let grid = options.grid;
   if (grid && (!Number.isInteger(grid.rows) || !Number.isInteger(grid.cols) || grid.rows < 1 || grid.cols < 1)) {
     throw new ValidationError('grid', grid, 'must be { rows, cols } with positive integers');
@@ -65,9 +77,15 @@ export async function calibratePrior(
     }
     const images = family.locateImages(host, inputIds.data, modelInputs);
     if (images.length === 0) throw new ValidationError('inputs', done, 'a calibration prompt holds no image tokens');
-    const scored = await scorePrefill(host, family, importanceOptions, host.forward, modelInputs, [images]);
+    let importances: Float32Array[];
+    if (atLayer) {
+      await atLayer.forward({ ...modelInputs });
+      importances = atLayer.lastPruning!.images.map((picture) => picture.importance);
+    } else {
+      importances = (await scorePrefill(host, family, importanceOptions, host.forward, modelInputs, [images])).importances[0]!;
+    }
     images.forEach((image, i) => {
-      const importance = scored.importances[0]![i]!;
+      const importance = importances[i]!;
       if (image.layout.tiles.length === 0) {
         throw new ValidationError('inputs', image.positions.length, 'the visual tokens of this model have no 2-D grid to calibrate on');
       }
@@ -86,6 +104,6 @@ export async function calibratePrior(
   if (!sum || !grid || tiles === 0) throw new ValidationError('inputs', done, 'calibration needs at least one image');
   const values = Float32Array.from(sum, (v) => v / tiles);
   const provider =
-    typeof options.importance === 'function' ? (options.providerName ?? 'callback') : (options.importance ?? 'promptRelevance');
+    layer > 0 ? `attention@layer${layer - 1}` : typeof options.importance === 'function' ? (options.providerName ?? 'callback') : (options.importance ?? 'promptRelevance');
   return { values, grid, provider, prompt: options.prompt, imageCount: done, modelId: options.modelId };
 }
