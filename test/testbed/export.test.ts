@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
@@ -27,7 +27,8 @@ async function promptInputs(processor: any, image: RawImage, prompt: string) {
   return processor(image, text);
 }
 
-describe.skipIf(!existsSync(`${MODEL_DIR}/config.json`))('testbed model export (transformers.js LLaVA layout)', () => {
+// models/testbed is part of the repository: when it is missing these tests fail rather than skip.
+describe('testbed model export (transformers.js LLaVA layout)', () => {
   let processor: any;
   let model: any;
   let split: SplitDecoderModel;
