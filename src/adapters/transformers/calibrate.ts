@@ -2,7 +2,9 @@ import { ValidationError } from '../../core/errors.js';
 import { resizeBilinear, type GridShape, type PositionalPrior } from '../../importance/prior.js';
 import type { ImportanceCallback } from '../../importance/types.js';
 import { familyOf } from './families.js';
-import { resolveImportance, scorePrefill, wrapModel } from './pruning.js';
+import { resolveImportance } from './options.js';
+import { scorePrefill } from './prefill.js';
+import { wrapModel } from './pruning.js';
 import { resolveLayer } from './layer-split.js';
 import type { TokenizerLike, VisionLanguageModelLike } from './types.js';
 

@@ -16,7 +16,8 @@ import { ValidationError } from '../../core/errors.js';
 import { float16StorageToFloat32 } from '../../core/float16.js';
 import { resolveBudget } from '../../core/validate.js';
 import { select } from '../../select.js';
-import { imagePrior, locateBatch, scorePrefill, type ResolvedOptions } from './pruning.js';
+import { imagePrior, type ResolvedOptions } from './options.js';
+import { locateBatch, scorePrefill } from './prefill.js';
 import type { FamilyAdapter, ImagePruning, PruningReport, TensorLike, VisionLanguageModelLike } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- ONNX Runtime objects come from the host's transformers.js */

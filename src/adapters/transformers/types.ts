@@ -197,3 +197,8 @@ export interface ProcessorLike {
   config?: Record<string, unknown>;
   tokenizer?: { chat_template?: unknown };
 }
+
+/** A transformers.js Tensor constructor (taken from a tensor at hand, so this package never imports it). */
+export type TensorCtor = new (type: string, data: ArrayLike<unknown>, dims: number[]) => TensorLike;
+/** The model inputs transformers.js passes to `forward` (untyped there). */
+export type ModelInputs = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

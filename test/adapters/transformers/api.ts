@@ -2,4 +2,4 @@
 export * from '../../../src/index.js';
 export * from '../../../src/entries/transformers.js';
 export { familyOf } from '../../../src/adapters/transformers/index.js';
-export { templateTokenIds } from '../../../src/adapters/transformers/pruning.js';
+export { templateTokenIds } from '../../../src/adapters/transformers/prompt-text.js';
