@@ -17,7 +17,7 @@ import { float16StorageToFloat32 } from '../../core/float16.js';
 import { resolveBudget } from '../../core/validate.js';
 import { select } from '../../select.js';
 import { imagePrior, type ResolvedOptions } from './options.js';
-import { locateBatch, scorePrefill } from './prefill.js';
+import { combineImages, locateBatch, scorePrefill } from './prefill.js';
 import type { FamilyAdapter, ImagePruning, PruningReport, TensorLike, VisionLanguageModelLike } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- ONNX Runtime objects come from the host's transformers.js */
@@ -353,27 +353,13 @@ export async function layerPrunedPrefill(
   const delta = maxPosition + 1n - BigInt(length);
   if (mrope) modelInputs.rope_deltas = new Tensor('int64', BigInt64Array.from([delta]), [1, 1]);
 
-  let offset = 0;
-  const keepAll: number[] = [];
-  const rolesAll: number[] = [];
-  for (const r of reports) {
-    r.keep.forEach((t, k) => {
-      keepAll.push(offset + t);
-      rolesAll.push(r.roles[k]!);
-    });
-    offset += r.before;
-  }
   const report: PruningReport = {
     method: options.method,
     positions: 'original',
     layer: options.layer,
     importance: 'attention',
     batch: 1,
-    before: offset,
-    after: keepAll.length,
-    keep: Int32Array.from(keepAll),
-    roles: Uint8Array.from(rolesAll),
-    selectMs: reports.reduce((s, r) => s + r.selectMs, 0),
+    ...combineImages(reports),
     importanceMs,
     prefillMs: 0,
     sequence: { before: length, after: n },

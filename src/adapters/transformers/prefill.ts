@@ -329,25 +329,11 @@ export async function prunedPrefill(
     position_ids: positionIds,
   });
 
-  let offset = 0;
-  const keepAll: number[] = [];
-  const rolesAll: number[] = [];
-  for (const r of reports) {
-    r.keep.forEach((t, k) => {
-      keepAll.push(offset + t);
-      rolesAll.push(r.roles[k]!);
-    });
-    offset += r.before;
-  }
   const report: PruningReport = {
     method: options.method,
     positions: options.positions,
     batch,
-    before: offset,
-    after: keepAll.length,
-    keep: Int32Array.from(keepAll),
-    roles: Uint8Array.from(rolesAll),
-    selectMs: reports.reduce((s, r) => s + r.selectMs, 0),
+    ...combineImages(reports),
     importanceMs: scored.importanceMs,
     prefillMs: 0,
     sequence: { before: length, after: newLength },
@@ -385,4 +371,22 @@ async function decoderAttention(
   const attention = outputs[outputName] as TensorLike | undefined;
   if (!attention) throw new Error(`the decoder returned no "${outputName}" output`);
   return lastTokenAttention(toFloat32(attention), attention.dims, batch, length);
+}
+
+/**
+ * The whole prefill's counts from its images: kept indices numbered over all images in order (image k's
+ * tokens after those of images 0…k−1), their roles, and the summed selection time.
+ */
+export function combineImages(images: readonly ImagePruning[]): Pick<PruningReport, 'before' | 'after' | 'keep' | 'roles' | 'selectMs'> {
+  let before = 0;
+  const keep: number[] = [];
+  const roles: number[] = [];
+  for (const image of images) {
+    image.keep.forEach((t, k) => {
+      keep.push(before + t);
+      roles.push(image.roles[k]!);
+    });
+    before += image.before;
+  }
+  return { before, after: keep.length, keep: Int32Array.from(keep), roles: Uint8Array.from(roles), selectMs: images.reduce((s, r) => s + r.selectMs, 0) };
 }
