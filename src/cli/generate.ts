@@ -19,7 +19,8 @@ interface GenerateFlags {
   prior?: string;
   maxNewTokens: string;
   alpha?: string;
-  importance: string;
+  importance?: string;
+  layer: string;
   json?: boolean;
   dtype?: string;
 }
@@ -36,7 +37,8 @@ export function registerGenerate(program: Command): void {
     .option('--positions <mode>', 'RoPE positions of the kept tokens: original or compact', 'original')
     .option('--prior <file>', 'positional prior JSON from d2pruner calibrate')
     .option('--alpha <value>', 'd2pruner semantic weight α (1 = features only, 0.5 = paper grounding setting)')
-    .option('--importance <provider>', 'promptRelevance or attention (a decoder that exports it)', 'promptRelevance')
+    .option('--layer <K>', 'prune inside the decoder before layer K (importance = the last prompt token\'s attention at layer K-1; the decoder is split automatically); 0 = at the decoder input. Default 2: on the testbed d2pruner keeps 97.8% of the unpruned accuracy at 64/576 tokens at layer 2, 83.2% at the input', '2')
+    .option('--importance <provider>', 'with --layer 0: promptRelevance (default) or attention (a decoder that exports it)')
     .option('--max-new-tokens <k>', 'tokens to generate', '64')
     .option('--dtype <dtype>', DTYPE_HELP)
     .option('--json', 'print a JSON summary as the last line')
@@ -49,9 +51,13 @@ export function registerGenerate(program: Command): void {
       }
       const maxNewTokens = integerFlag(flags.maxNewTokens, '--max-new-tokens');
       const dtype = flags.dtype === undefined ? undefined : dtypeFlag(flags.dtype);
-      if (flags.importance !== 'promptRelevance' && flags.importance !== 'attention') {
+      if (flags.importance !== undefined && flags.importance !== 'promptRelevance' && flags.importance !== 'attention') {
         throw new ValidationError('--importance', flags.importance, 'must be promptRelevance or attention');
       }
+      if (!/^\d+$/.test(flags.layer.trim())) throw new ValidationError('--layer', flags.layer, 'must be an integer ≥ 0 (0 = the decoder input)');
+      const layer = Number(flags.layer);
+      if (layer > 0 && flags.importance !== undefined) throw new ValidationError('--importance', flags.importance, `applies to --layer 0 only; at layer ${layer} the importance is the attention at layer ${layer - 1}`);
+      if (layer > 0 && flags.positions !== 'original') throw new ValidationError('--positions', flags.positions, `applies to --layer 0 only; at layer ${layer} the kept tokens keep their original positions`);
       const prior = flags.prior ? readPriorFile(flags.prior) : undefined;
       const methodOptions: Record<string, unknown> = {};
       if (flags.alpha !== undefined) {
@@ -61,7 +67,7 @@ export function registerGenerate(program: Command): void {
 
       const model = flags.model ?? TESTBED_MODEL;
       checkModelFiles(model); // a corrupt model file is named here (exit 2), not deep in the runtime
-      const { loadVisionLanguageModel, promptInputs, readImage } = await import('../adapters/transformers/load.js');
+      const { loadVisionLanguageModel, promptInputs, readImage, decoderFile } = await import('../adapters/transformers/load.js');
       const { withTokenPruning } = await import('../adapters/transformers/index.js');
       const loaded = await loadVisionLanguageModel(model, { dtype });
       const image = await readImage(loaded.transformers, flags.image, '--image');
@@ -79,7 +85,7 @@ export function registerGenerate(program: Command): void {
               budget,
               prior,
               positions: flags.positions as 'original' | 'compact',
-              importance: flags.importance as 'promptRelevance' | 'attention',
+              ...(layer > 0 ? { layer, decoder: decoderFile(loaded) } : { importance: (flags.importance ?? 'promptRelevance') as 'promptRelevance' | 'attention' }),
               tokenizer: loaded.processor,
               ...methodOptions,
             } as TokenPruningOptions); // from flags: withTokenPruning checks method and options
@@ -106,7 +112,7 @@ export function registerGenerate(program: Command): void {
       const prefillMs = firstTokenAt - started;
 
       process.stdout.write(`${text}\n`);
-      const positions = method === 'none' ? '' : `, ${flags.positions} positions`;
+      const positions = method === 'none' ? '' : layer > 0 ? `, at layer ${layer}` : `, ${flags.positions} positions`;
       process.stdout.write(`visual tokens: ${visualTokens} → ${after} (${method}${positions})\n`);
       process.stdout.write(`selection: ${selectMs.toFixed(1)} ms, prefill: ${prefillMs.toFixed(1)} ms, total: ${totalMs.toFixed(1)} ms\n`);
       if (flags.json) {
@@ -120,6 +126,7 @@ export function registerGenerate(program: Command): void {
           method,
           budget: method === 'none' ? null : budget,
           positions: method === 'none' ? null : flags.positions,
+          layer: method === 'none' ? null : layer,
           modelType: loaded.modelType,
           sequence: report ? report.sequence : { before: promptLength, after: promptLength },
         };

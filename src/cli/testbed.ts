@@ -4,8 +4,6 @@ import { ValidationError } from '../core/errors.js';
 import { stringifyPrior } from '../importance/prior.js';
 import { describePriorBias, formatPriorBias } from '../importance/prior-bias.js';
 import { checkDatasetOutput, writeDataset } from '../testbed/dataset.js';
-import { calibrateLayerPrior, type CalibrationInput } from '../testbed/prior.js';
-import { SplitDecoderModel } from '../testbed/split-decoder.js';
 import { listImages, priorHeatmap } from './calibrate.js';
 import { writeAtomic } from './files.js';
 import { integerFlag } from './flags.js';
@@ -14,7 +12,6 @@ import { checkModelFiles } from '../io/model-files.js';
 import { TESTBED_MODEL } from './eval.js';
 import { createProgress } from './progress.js';
 import { UsageError } from './errors.js';
-import { chatPrompt } from '../adapters/transformers/prompt.js';
 
 interface PriorFlags {
   model?: string;
@@ -85,8 +82,8 @@ export function registerTestbed(program: Command): void {
 
   testbed
     .command('prior')
-    .description('positional prior for pruning at layer K: mean attention of the last prompt token at layer K-1 per grid position (heat-map PNG beside it)')
-    .option('--model <dir>', 'model folder with the split export (default: the shipped testbed model)')
+    .description('positional prior for pruning at layer 2: mean attention of the last prompt token at layer 1 per grid position (heat-map PNG beside it); the same as d2pruner calibrate --layer 2')
+    .option('--model <dir>', 'model folder (default: the shipped testbed model)')
     .requiredOption('--images <dir>', 'folder of calibration images')
     .option('--prompt <text>', 'one generic prompt for every image', 'what is there?')
     .option('--limit <n>', 'use at most n images')
@@ -102,19 +99,15 @@ export function registerTestbed(program: Command): void {
       const out = checkOutputFile(flags.out);
       checkOutputFile(out.replace(/\.json$/i, '') + '.png', '--out (its heat-map PNG)');
       const images = listImages(flags.images, limit);
-      const split = await SplitDecoderModel.load(model);
-      const transformers: any = await import('@huggingface/transformers'); // eslint-disable-line @typescript-eslint/no-explicit-any
-      transformers.env.allowRemoteModels = false;
-      const processor = await transformers.AutoProcessor.from_pretrained(model);
-      const text = chatPrompt(processor, 'llava', flags.prompt).text;
+      // The one calibrate path (d2pruner calibrate --layer 2): the attention at layer 1 of the automatically split decoder.
+      const { loadVisionLanguageModel, promptInputs, readImage, decoderFile } = await import('../adapters/transformers/load.js');
+      const { calibratePrior } = await import('../adapters/transformers/calibrate.js');
+      const loaded = await loadVisionLanguageModel(model);
       const progress = createProgress({ total: images.length, label: 'prior', quiet: flags.quiet });
-      async function* inputs(): AsyncGenerator<CalibrationInput> {
-        for (const path of images) {
-          const encoded = await processor(await transformers.RawImage.read(path), text);
-          yield { inputIds: encoded.input_ids.data, pixelValues: encoded.pixel_values };
-        }
+      async function* inputs() {
+        for (const path of images) yield await promptInputs(loaded, await readImage(loaded.transformers, path, '--images'), flags.prompt);
       }
-      const prior = await calibrateLayerPrior(split, inputs(), { prompt: flags.prompt, modelId: flags.model ?? 'models/testbed', onProgress: (d) => progress.update(d) });
+      const prior = await calibratePrior(loaded.model, inputs(), { prompt: flags.prompt, modelId: flags.model ?? 'models/testbed', layer: 2, decoder: decoderFile(loaded), onProgress: (d) => progress.update(d) });
       progress.stop();
       writeAtomic(resolve(flags.out), `${stringifyPrior(prior)}\n`);
       writeAtomic(resolve(flags.out).replace(/\.json$/i, '') + '.png', await priorHeatmap(prior));
@@ -125,7 +118,7 @@ export function registerTestbed(program: Command): void {
   testbed
     .command('demo')
     .description('the shipped model on a generated scene: a grounding and a yes/no question, unpruned vs d2pruner, with an overlay PNG')
-    .option('--model <dir>', 'model folder with the split export (default: the shipped testbed model)')
+    .option('--model <dir>', 'model folder (default: the shipped testbed model)')
     .option('--budget <n>', 'visual tokens kept by d2pruner', '64')
     .option('--out <dir>', 'folder for the scene and overlay PNGs', 'demo-out')
     .action(async (flags: { model?: string; budget: string; out: string }) => {

@@ -25,6 +25,7 @@ interface VisualizeFlags {
   grid?: string;
   width: string;
   importance?: boolean;
+  layer: string;
   quiet?: boolean;
 }
 
@@ -44,6 +45,7 @@ export function registerVisualize(program: Command): void {
     .option('--grid <RxC>', 'patch grid without a model', '24x24')
     .option('--width <px>', 'width of each panel', '320')
     .option('--importance', 'add a panel with the raw importance')
+    .option('--layer <K>', 'with --model: prune before decoder layer K (importance = attention at layer K-1, the decoder split automatically); 0 = at the decoder input (default 2, as generate and eval)', '2')
     .option('--dtype <dtype>', `${DTYPE_HELP}; with --model`)
     .option('--quiet', 'print nothing but errors')
     .action(async (flags: VisualizeFlags) => {
@@ -73,6 +75,8 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
   await checkImage(flags.image);
   const prior = flags.prior ? readPriorFile(flags.prior) : undefined;
   const methodOptions = flags.alpha !== undefined ? { alpha: numberFlag(flags.alpha, '--alpha') } : undefined;
+  if (!/^\d+$/.test(flags.layer.trim())) throw new ValidationError('--layer', flags.layer, 'must be an integer ≥ 0 (0 = the decoder input)');
+  const layer = Number(flags.layer);
 
   const progress = createProgress({ total: methods.length, label: 'visualize', quiet: flags.quiet });
   const common = { image: flags.image, prompt: flags.prompt, methods, budget, prior, methodOptions, onMethod: () => progress.tick() };
@@ -80,7 +84,7 @@ async function runVisualize(flags: VisualizeFlags): Promise<void> {
   try {
     if (flags.model) {
       checkModelFiles(flags.model);
-      result = await modelSelections({ ...common, modelDir: flags.model, dtype });
+      result = await modelSelections({ ...common, modelDir: flags.model, dtype, layer });
     } else {
       const [rows, cols] = parseGrid(flags.grid ?? '24x24');
       result = await imageSelections({ ...common, rows, cols });

@@ -1,21 +1,37 @@
 /**
  * The shipped-model demo (`d2pruner testbed demo`, meant for `npm start`): one generated scene, one
  * grounding and one yes/no question, answered by the testbed VLM unpruned and with D2Pruner keeping 64 of
- * its 576 visual tokens at layer K, with the prefill time of each, and an overlay PNG of the kept tokens.
+ * its 576 visual tokens at decoder layer 2 (`withTokenPruning({ layer: 2 })`, the decoder split
+ * automatically), with the prefill time of each, and an overlay PNG of the kept tokens.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { parsePrior, type PositionalPrior } from '../importance/prior.js';
-import { select } from '../select.js';
 import { renderOverlay } from '../visualize/overlay.js';
 import { generateScene, IMAGE_SIZE, answerToBox, iou } from './generate.js';
-import { SplitDecoderModel } from './split-decoder.js';
-import { chatPrompt } from '../adapters/transformers/prompt.js';
+import { decoderFile, loadVisionLanguageModel, promptInputs } from '../adapters/transformers/load.js';
+import { withTokenPruning } from '../adapters/transformers/index.js';
+
+/** The decoder layer the demo prunes before (the paper's K, the evaluation's default). */
+const DEMO_LAYER = 2;
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- transformers.js models are untyped here */
+
+/** Greedy answer and time to the first generated token (the prefill: vision encoder, selection, decoder). */
+async function answer(model: any, inputs: any, maxNewTokens: number): Promise<{ ids: number[]; prefillMs: number }> {
+  let puts = 0;
+  let firstToken = 0;
+  const streamer = { put: () => void (++puts === 2 && (firstToken = performance.now())), end() {} };
+  const start = performance.now();
+  const out = await model.generate({ ...inputs, max_new_tokens: maxNewTokens, do_sample: false, streamer });
+  const prompt = inputs.input_ids.dims[1];
+  return { ids: Array.from(out.data as BigInt64Array).slice(prompt).map(Number), prefillMs: (firstToken || performance.now()) - start };
+}
 
 /** Options of {@link runTestbedDemo}. */
 export interface TestbedDemoOptions {
-  /** Model folder with the split export. */
+  /** Model folder (transformers.js LLaVA layout). */
   model: string;
   /** Folder for the scene and overlay PNGs (created). */
   out: string;
@@ -42,37 +58,26 @@ export async function runTestbedDemo(options: TestbedDemoOptions): Promise<{ sce
   const scenePath = join(options.out, 'testbed-scene.png');
   writeFileSync(scenePath, png);
 
-  const transformers: any = await import('@huggingface/transformers'); // eslint-disable-line @typescript-eslint/no-explicit-any
-  transformers.env.allowRemoteModels = false;
-  const processor = await transformers.AutoProcessor.from_pretrained(model);
-  const split = await SplitDecoderModel.load(model);
+  const loaded = await loadVisionLanguageModel(model);
   const priorPath = join(model, 'prior-attention.json');
   const prior: PositionalPrior | undefined = existsSync(priorPath) ? parsePrior(readFileSync(priorPath, 'utf8')) : undefined;
-  const image = new transformers.RawImage(new Uint8ClampedArray(scene.rgb), IMAGE_SIZE, IMAGE_SIZE, 3);
+  const image = new loaded.transformers.RawImage(new Uint8ClampedArray(scene.rgb), IMAGE_SIZE, IMAGE_SIZE, 3);
+  const decoder = decoderFile(loaded);
+  const pruned = (alpha: number): any => withTokenPruning(loaded.model, { method: 'd2pruner', budget, layer: DEMO_LAYER, decoder, prior, alpha });
+  const models = { grounding: pruned(0.5), other: pruned(1) };
 
   write(`Testbed VLM (${model}), scene ${scenePath}: ${scene.objects.map((o) => `${o.color} ${o.shape}`).join(', ')}`);
-  write(`D2Pruner keeps ${budget} of 576 visual tokens at decoder layer ${split.config.splitLayer}${prior ? ' (debiased by the shipped prior)' : ''}.`);
+  write(`D2Pruner keeps ${budget} of 576 visual tokens at decoder layer ${DEMO_LAYER}${prior ? ' (debiased by the shipped prior)' : ''}.`);
   const panels: { label: string; keep: Int32Array; roles: Uint8Array }[] = [];
   // One untimed pass first: onnxruntime's first run of a session includes one-off set-up.
   for (const [pass, c] of [['warm-up', questions[0]!], ...questions.map((q) => ['timed', q] as const)] as const) {
-    const text = chatPrompt(processor, 'llava', c.prompt).text;
-    const inputs = await processor(image, text);
-    const state = await split.prefill(inputs.input_ids.data, inputs.pixel_values);
-    const full = await split.decode(state, { maxNewTokens: 6 });
-    let roles: Uint8Array = new Uint8Array(0);
-    const pruned = await split.decode(state, {
-      maxNewTokens: 6,
-      prune: ({ features, dims, importance, grid }) => {
-        const selection = select(
-          { features, dims, importance, prior: prior ? Float32Array.from(prior.values) : undefined, grid, budget },
-          { method: 'd2pruner', alpha: c.task === 'grounding' ? 0.5 : 1 },
-        );
-        roles = selection.roles;
-        return selection.keep;
-      },
-    });
+    const inputs = await promptInputs(loaded, image, c.prompt);
+    const full = await answer(loaded.model, inputs, 6);
+    const prunedModel = c.task === 'grounding' ? models.grounding : models.other;
+    const kept = await answer(prunedModel, inputs, 6);
+    const report = prunedModel.lastPruning;
     if (pass === 'warm-up') continue;
-    const say = (tokens: number[]) => processor.tokenizer.decode(tokens, { skip_special_tokens: true });
+    const say = (ids: number[]) => loaded.processor.tokenizer.decode(ids, { skip_special_tokens: true }).trim();
     const verdict = (answer: string) => {
       if (c.task !== 'grounding') return answer === c.answer ? 'right' : 'wrong';
       const box = answerToBox(answer);
@@ -81,17 +86,16 @@ export async function runTestbedDemo(options: TestbedDemoOptions): Promise<{ sce
     };
     write('');
     write(`Q: ${c.prompt}   (expected: ${c.answer}${c.box ? ` = box [${c.box.join(', ')}]` : ''})`);
-    for (const [label, result] of [
-      ['unpruned', full],
-      [`d2pruner ${budget}`, pruned],
+    for (const [label, result, tokens] of [
+      ['unpruned', full, 576],
+      [`d2pruner ${budget}`, kept, report.after],
     ] as const) {
-      const answer = say(result.tokens);
-      const kept = result.keep ? result.keep.length : 576;
-      write(`  ${label.padEnd(12)} ${answer.padEnd(18)} (${verdict(answer)})  visual tokens ${String(kept).padStart(3)}, prefill ${result.prefillMs.toFixed(1)} ms`);
+      const text = say(result.ids);
+      write(`  ${label.padEnd(12)} ${text.padEnd(18)} (${verdict(text)})  visual tokens ${String(tokens).padStart(3)}, prefill ${result.prefillMs.toFixed(1)} ms`);
     }
-    const saved = full.prefillMs - pruned.prefillMs;
+    const saved = full.prefillMs - kept.prefillMs;
     write(`  time saved by pruning: ${saved.toFixed(1)} ms of prefill (${((100 * saved) / full.prefillMs).toFixed(0)}%)`);
-    panels.push({ label: `${c.task}: d2pruner ${budget}`, keep: pruned.keep!, roles });
+    panels.push({ label: `${c.task}: d2pruner ${budget}`, keep: report.keep, roles: report.roles });
   }
   const overlay = await renderOverlay({
     image: png,

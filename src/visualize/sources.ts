@@ -9,7 +9,7 @@ import { processorGeometry, tileRegions } from './regions.js';
 import type { OverlayPanel, TileRegion } from './overlay.js';
 import type { TokenPruningOptions } from '../adapters/transformers/types.js';
 import { chatInputs } from '../adapters/transformers/prompt.js';
-import { resolveSessionDtypes, type DtypeOption } from '../adapters/transformers/load.js';
+import { decoderFile, resolveSessionDtypes, type DtypeOption } from '../adapters/transformers/load.js';
 
 /** Everything {@link renderOverlay} needs besides the image: what each method kept, on which layout. */
 export interface MethodSelections {
@@ -68,10 +68,12 @@ export async function imageSelections(options: SelectionSourceOptions & { rows?:
  * Selections from a transformers.js vision-language model in `modelDir` (loaded offline on the CPU, each session
  * in the precision `resolveSessionDtypes` picks: `dtype`, else the config's, else the smallest file): each
  * method runs inside the model through `withTokenPruning` on one prefill (`max_new_tokens: 1`), and the
- * report of that prefill gives the kept tokens, roles, importance and layout of the first image. Needs the
+ * report of that prefill gives the kept tokens, roles, importance and layout of the first image. With `layer`
+ * K ≥ 1 the tokens are pruned before decoder layer K (`onnx/decoder_model_merged.onnx` split automatically;
+ * importance = attention at layer K−1); 0 or omitted: at the decoder input. Needs the
  * optional peer dependency `@huggingface/transformers`.
  */
-export async function modelSelections(options: SelectionSourceOptions & { modelDir: string; dtype?: DtypeOption }): Promise<MethodSelections> {
+export async function modelSelections(options: SelectionSourceOptions & { modelDir: string; dtype?: DtypeOption; layer?: number }): Promise<MethodSelections> {
   let transformers: any;
   try {
     transformers = await import('@huggingface/transformers');
@@ -101,6 +103,7 @@ export async function modelSelections(options: SelectionSourceOptions & { modelD
       budget: options.budget,
       prior: options.prior,
       tokenizer: processor,
+      ...(options.layer ? { layer: options.layer, decoder: decoderFile({ dir, dtype }) } : {}),
       ...methodOptionsFor(method, options.methodOptions),
     } as TokenPruningOptions); // from flags: withTokenPruning checks method and options
     await pruned.generate({ ...inputs, max_new_tokens: 1, do_sample: false });
@@ -122,7 +125,7 @@ export async function modelSelections(options: SelectionSourceOptions & { modelD
     panels,
     importance: first.importance,
     prior,
-    source: `${config.model_type} model ${options.modelDir}`,
+    source: `${config.model_type} model ${options.modelDir}${options.layer ? `, layer ${options.layer}` : ''}`,
   };
 }
 

@@ -23,7 +23,7 @@ describe('d2pruner calibrate', () => {
     const images = await imageFolder(3);
     const outDir = mkdtempSync(join(tmpdir(), 'd2pruner-calibrate-out-'));
     const out = join(outDir, 'prior.json');
-    const result = runCli(['calibrate', '--model', model, '--images', images, '--prompt', 'Describe the image.', '--out', out, '--limit', '2']);
+    const result = runCli(['calibrate', '--model', model, '--images', images, '--prompt', 'Describe the image.', '--out', out, '--limit', '2', '--layer', '0']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/calibrate: 2\/2/);
     const prior = parsePrior(readFileSync(out, 'utf8'));
@@ -32,6 +32,20 @@ describe('d2pruner calibrate', () => {
     const png = await sharp(join(outDir, 'prior.png')).metadata();
     expect([png.width, png.height]).toEqual([96, 96]);
     expect(readdirSync(outDir).sort()).toEqual(['prior.json', 'prior.png']);
+  });
+
+  it('--layer K averages the attention at layer K−1 of the automatically split decoder', async () => {
+    const model = ensureFixtureModel('llava');
+    const outDir = mkdtempSync(join(tmpdir(), 'd2pruner-calibrate-layer-'));
+    const out = join(outDir, 'prior.json');
+    const result = runCli(['calibrate', '--model', model, '--images', await imageFolder(2), '--out', out, '--layer', '1', '--quiet']);
+    expect(result.code, result.stderr).toBe(0);
+    const prior = parsePrior(readFileSync(out, 'utf8'));
+    expect(prior).toMatchObject({ grid: { rows: 6, cols: 6 }, provider: 'attention@layer0', imageCount: 2 });
+    expect(Math.min(...prior.values)).toBeGreaterThanOrEqual(0);
+    const bad = runCli(['calibrate', '--model', model, '--images', await imageFolder(1), '--out', out, '--layer', '1', '--importance', 'attention']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--importance: applies to --layer 0 only/);
   });
 
   it('exits 2 with one line for a missing image folder or model, and leaves no output file', async () => {

@@ -33,7 +33,7 @@ beforeAll(async () => {
 
 describe('corrupt model files exit 2 naming the file', () => {
   const damages: [string, (folder: string) => void, RegExp][] = [
-    ['a truncated .onnx', (f) => truncateSync(join(f, 'onnx', 'decoder_prefix.onnx'), 1000), /--model: onnx\/decoder_prefix\.onnx is not a complete ONNX model \(truncated/],
+    ['a truncated .onnx', (f) => truncateSync(join(f, 'onnx', 'decoder_model_merged.onnx'), 1000), /--model: onnx\/decoder_model_merged\.onnx is not a complete ONNX model \(truncated/],
     ['config.json holding null', (f) => writeFileSync(join(f, 'config.json'), 'null'), /--model: config\.json must hold a JSON object \(it holds null\)/],
     ['a truncated tokenizer.json', (f) => writeFileSync(join(f, 'tokenizer.json'), readFileSync(join(f, 'tokenizer.json'), 'utf8').slice(0, 500)), /--model: tokenizer\.json is not valid JSON/],
   ];

@@ -42,14 +42,17 @@ describe('d2pruner visualize', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  it('runs the methods inside a transformers.js model with --model', async () => {
+  it('runs the methods inside a transformers.js model with --model (at --layer 1 and at the input)', async () => {
     const model = ensureFixtureModel('llava');
     const out = join(dir, 'model.png');
     const prior = join(dir, 'model-prior.json');
     writeFileSync(prior, JSON.stringify({ values: Array.from({ length: 16 }, (_, i) => 1 + i), grid: { rows: 4, cols: 4 }, provider: 'test', prompt: 'describe', imageCount: 1, modelId: 'fixture' }));
-    await visualize('--image', image, '--prompt', 'what is red?', '--model', model, '--methods', 'd2pruner,fastv', '--budget', '9', '--width', '160', '--prior', prior, '--out', out);
+    await visualize('--image', image, '--prompt', 'what is red?', '--model', model, '--methods', 'd2pruner,fastv', '--budget', '9', '--width', '160', '--prior', prior, '--out', out, '--layer', '1');
     const meta = await sharp(out).metadata();
     expect(meta.width).toBe(14 + 3 * (160 + 14)); // two methods and the prior, resized to the model's 6×6 grid
+    const input = join(dir, 'model-input.png');
+    await visualize('--image', image, '--prompt', 'what is red?', '--model', model, '--methods', 'fastv', '--budget', '9', '--width', '160', '--out', input, '--layer', '0');
+    expect((await sharp(input).metadata()).width).toBe(14 + 160 + 14);
   });
 
   it('rejects bad input with one-line errors that exit 2, writing nothing', async () => {

@@ -145,3 +145,49 @@ export async function optimizeWithOrt(model: string, out: string): Promise<strin
 }
 
 export { ort };
+
+/**
+ * The whole (unsplit) torch-exported testbed decoder with layer 1's attention probabilities
+ * (`/layers.1/Softmax_output_0`) and the residual stream entering layer 2 (`/layers.1/Add_4_output_0`)
+ * added as graph outputs, run on a prompt's merged embeddings (transformers.js `encode_image` and
+ * `encode_text`, image rows placed at the image tokens). Returns the last prompt token's head-averaged
+ * attention row [length] and the hidden states [length × hidden]: the reference for the split's prefix.
+ */
+export async function tappedDecoder(
+  file: string,
+  inputs: { input_ids: { data: BigInt64Array; dims: number[] }; pixel_values: unknown },
+  model: any, // eslint-disable-line @typescript-eslint/no-explicit-any
+): Promise<{ attention: Float32Array; hidden: Float32Array }> {
+  const { fromBinary, toBinary, create } = await import('@bufbuild/protobuf');
+  const { ModelProtoSchema, ValueInfoProtoSchema } = await import('onnx-buf');
+  const { readFileSync } = await import('node:fs');
+  const proto = fromBinary(ModelProtoSchema, readFileSync(file));
+  const taps = { attention: '/layers.1/Softmax_output_0', hidden: '/layers.1/Add_4_output_0' };
+  for (const name of Object.values(taps)) proto.graph!.output.push(create(ValueInfoProtoSchema, { name }));
+  const session = await ort.InferenceSession.create(toBinary(ModelProtoSchema, proto));
+  const length = inputs.input_ids.dims[1]!;
+  const image = await model.encode_image({ pixel_values: inputs.pixel_values });
+  const text = await model.encode_text({ input_ids: inputs.input_ids });
+  const width = text.dims[2] as number;
+  const embeds = Float32Array.from(text.data as Float32Array);
+  const imageToken = BigInt(model.config.image_token_index);
+  let row = 0;
+  for (let i = 0; i < length; i++) {
+    if (inputs.input_ids.data[i] === imageToken) embeds.set((image.data as Float32Array).subarray(row * width, ++row * width), i * width);
+  }
+  const shape = decoderShape(session);
+  const out = await runWith(session, {
+    inputs_embeds: new ort.Tensor('float32', embeds, [1, length, width]),
+    attention_mask: ones(length),
+    position_ids: positionIds(Array.from({ length }, (_, i) => i), 2),
+    ...emptyPast(shape, Array.from({ length: shape.inputNames.filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length }, (_, i) => i)),
+  });
+  const probabilities = out[taps.attention]!;
+  const [, heads, queries, keys] = probabilities.dims as [number, number, number, number];
+  const data = probabilities.data as Float32Array;
+  const attention = new Float32Array(keys);
+  for (let h = 0; h < heads; h++) {
+    for (let k = 0; k < keys; k++) attention[k]! += data[(h * queries + queries - 1) * keys + k]! / heads;
+  }
+  return { attention, hidden: out[taps.hidden]!.data as Float32Array };
+}

