@@ -238,7 +238,7 @@ async function sharedPrefix(
   if (known && sameValues(known.inputIds, inputIds) && (!givenMask || sameValues(known.mask, givenMask))) return known;
 
   // Embeddings, vision encoder and merge; the importance comes from the prefix below, not from here.
-  const scored = await scorePrefill(model, family, { importance: (ctx) => new Float32Array(ctx.dims[0]), excludeIds: new Set(), attentionOutput: undefined }, originalForward, modelInputs, images);
+  const scored = await scorePrefill(model, family, { importance: null, excludeIds: new Set(), attentionOutput: undefined }, originalForward, modelInputs, images);
   const { embeds, fullPositions, attentionMask } = scored;
   const mrope = fullPositions.length === 3;
   const data = new BigInt64Array(fullPositions.length * length);

@@ -6,7 +6,7 @@ import { ValidationError } from '../../core/errors.js';
 import { float16Storage, float16StorageToFloat32 } from '../../core/float16.js';
 import { resolveBudget } from '../../core/validate.js';
 import { lastTokenAttention } from '../../importance/attention.js';
-import { promptRelevance } from '../../importance/promptRelevance.js';
+import { attentionRowProvider, callbackProvider, promptRelevanceProvider, scoreImage, type ImportanceProvider } from '../../importance/provider.js';
 import type { ImportanceContext } from '../../importance/types.js';
 import { select } from '../../select.js';
 import type { DecodeState } from './decode.js';
@@ -102,12 +102,13 @@ export function locateBatch(
 
 /**
  * Runs the text embeddings, the vision encoder and the merge for a batch of prompts and scores the visual
- * tokens of every image with the configured importance provider. No pruning happens here.
+ * tokens of every image with the configured importance provider (`importance: null`: the caller scores them
+ * itself, e.g. from a layer-K prefix, and `importances` holds empty arrays). No pruning happens here.
  */
 export async function scorePrefill(
   model: VisionLanguageModelLike,
   family: FamilyAdapter,
-  options: Pick<ResolvedOptions, 'importance' | 'excludeIds' | 'attentionOutput'>,
+  options: { importance: ResolvedOptions['importance'] | null } & Pick<ResolvedOptions, 'excludeIds' | 'attentionOutput'>,
   originalForward: VisionLanguageModelLike['forward'],
   modelInputs: ModelInputs,
   images: ImageSpan[][],
@@ -148,9 +149,14 @@ export async function scorePrefill(
     fullPositions = [positions];
   }
 
-  let attention: Float32Array | null = null;
+  let provider: ImportanceProvider | null = null;
   if (options.importance === 'attention') {
-    attention = await decoderAttention(model, originalForward, modelInputs, embeds, attentionMask, fullPositions, options.attentionOutput!);
+    const rows = await decoderAttention(model, originalForward, modelInputs, embeds, attentionMask, fullPositions, options.attentionOutput!);
+    provider = attentionRowProvider(rows, length);
+  } else if (typeof options.importance === 'function') {
+    provider = callbackProvider(options.importance);
+  } else if (options.importance === 'promptRelevance') {
+    provider = promptRelevanceProvider;
   }
 
   const excludedBase = new Set<bigint>([...configSpecialIds(model), ...options.excludeIds]);
@@ -161,14 +167,16 @@ export async function scorePrefill(
     const row = data.subarray(b * length, (b + 1) * length);
     const rowImages = images[b]!;
     const base = b * length;
-    // The prompt's own text tokens for prompt relevance.
-    const isImage = new Uint8Array(length);
-    for (const image of rowImages) for (const p of image.positions) isImage[p] = 1;
-    const excluded = new Set(excludedBase);
-    if (family.markerIds) for (const id of family.markerIds(model, row, rowImages)) excluded.add(id);
+    // The prompt's own text tokens, for providers that compare with them (prompt relevance, callbacks).
     const textPositionList: number[] = [];
-    for (let j = 0; j < length; j++) {
-      if (!isImage[j] && maskData[base + j] !== 0n && !excluded.has(row[j]!)) textPositionList.push(j);
+    if (provider?.readsText) {
+      const isImage = new Uint8Array(length);
+      for (const image of rowImages) for (const p of image.positions) isImage[p] = 1;
+      const excluded = new Set(excludedBase);
+      if (family.markerIds) for (const id of family.markerIds(model, row, rowImages)) excluded.add(id);
+      for (let j = 0; j < length; j++) {
+        if (!isImage[j] && maskData[base + j] !== 0n && !excluded.has(row[j]!)) textPositionList.push(j);
+      }
     }
     const textPositions = Int32Array.from(textPositionList);
     const textEmbeddings = new Float32Array(textPositions.length * hidden);
@@ -195,15 +203,8 @@ export async function scorePrefill(
         modelType: model.config.model_type,
       };
       const started = performance.now();
-      let importance: Float32Array;
-      if (typeof options.importance === 'function') importance = await options.importance(ctx);
-      else if (attention) importance = Float32Array.from(image.positions, (p) => attention![base + p]!);
-      else importance = promptRelevance(ctx);
+      rowImportances.push(provider ? await scoreImage(provider, ctx) : new Float32Array(0));
       importanceMs += performance.now() - started;
-      if (!(importance instanceof Float32Array) || importance.length !== tokens) {
-        throw new ValidationError('importance', importance, `must return a Float32Array of length ${tokens} (row ${b}, image ${i})`);
-      }
-      rowImportances.push(importance);
       rowFeatures.push(imageFeatures);
     }
     importances.push(rowImportances);
