@@ -1,6 +1,8 @@
 import { numberIn, type OptionCheck } from '../core/options.js';
 import { orderByDescending } from '../core/order.js';
 import { DROPPED, selectionFromRoles } from '../core/result.js';
+import { rowDots } from '../core/kernels.js';
+import { TokenHeap } from '../core/lazy-heap.js';
 import { cosineRow, rowNorms } from '../core/similarity.js';
 import { Role, type PreparedInput, type Selection } from '../core/types.js';
 import type { MethodDefinition } from './method.js';
@@ -16,13 +18,77 @@ const RESIDUAL_FLOOR = 1e-10;
 
 /**
  * CDPruner: greedy MAP of a conditional DPP with kernel L_ij = w_i·cosine(f_i, f_j)·w_j, by the fast
- * incremental-Cholesky algorithm (Chen et al., 2018), in float64. Only the kernel rows of picked tokens are
- * computed. When the largest residual falls to 1e-10 before n picks, the rest are filled by w descending
- * (role `fill`).
+ * incremental-Cholesky algorithm (Chen et al., 2018), in float64. When the largest residual falls to 1e-10
+ * before n picks, the rest are filled by w descending (role `fill`).
+ *
+ * Exactness: everything is float64 and the kept set, roles and scores are those of {@link cdprunerReference}
+ * bit for bit, on the WebAssembly and the JS path alike. The kernel-row cosines are rowDot / (‖f_b‖‖f_i‖)
+ * with rowDot's own summation order (the WebAssembly kernel reproduces it exactly); residuals and Cholesky
+ * entries are the same float64 operations in the same order, only scheduled lazily: a residual never grows
+ * (r − e² ≤ r in floating point too), so a stale residual bounds the current one. A max-heap of residuals is
+ * popped; a popped token that missed picks gets its Cholesky entries and residual for exactly those picks
+ * (same formula, same order) and goes back; the first up-to-date token at the top is the argmax (ties by
+ * lower index). Tokens never near the top never get their rows, which is where the time goes otherwise.
+ * Weights so large that residuals could overflow (w > 1e100) take the direct form instead.
  */
 function runCdpruner(input: PreparedInput, options: CdprunerOptions): Selection {
   const { features, tokens, dim, budget } = input;
-  const importance = input.importance!;
+  const weight = cdprunerWeights(input.importance!, options);
+  let largest = 0;
+  for (let i = 0; i < tokens; i++) largest = Math.max(largest, weight[i]);
+  if (!(largest <= 1e100)) return cdprunerReference(input, options);
+  const exact = rowDots(features, tokens, dim, budget);
+  const norms = exact.norms();
+  const residual = new Float64Array(tokens);
+  for (let i = 0; i < tokens; i++) residual[i] = norms[i] === 0 ? 0 : weight[i] * weight[i];
+
+  const tokenRoles = new Uint8Array(tokens).fill(DROPPED);
+  const width = Math.max(budget - 1, 1); // Cholesky entries per token: one per pick that has a row
+  const cholesky = new Float64Array(tokens * width); // token i's entries at i·width + m
+  const picks = new Int32Array(budget);
+  const pivotScale = new Float64Array(budget);
+  const upTo = new Int32Array(tokens); // picks folded into residual[i] and its Cholesky entries
+  const dots = new Float64Array(budget);
+  const heap = new TokenHeap(residual, tokens);
+  for (let i = 0; i < tokens; i++) heap.push(i);
+  const catchUp = (i: number, to: number) => {
+    const from = upTo[i];
+    exact.dots(i, picks.subarray(from, to), to - from, dots);
+    const rowI = i * width;
+    for (let m = from; m < to; m++) {
+      const best = picks[m];
+      const denominator = norms[best] * norms[i];
+      const cosine = denominator === 0 ? 0 : dots[m - from] / denominator;
+      const rowBest = best * width;
+      let projection = 0;
+      for (let r = 0; r < m; r++) projection += cholesky[rowBest + r] * cholesky[rowI + r];
+      const next = (weight[best] * cosine * weight[i] - projection) / pivotScale[m];
+      residual[i] -= next * next;
+      cholesky[rowI + m] = next;
+    }
+    upTo[i] = to;
+  };
+  let picked = 0;
+  while (picked < budget) {
+    let best = heap.pop();
+    while (upTo[best] !== picked) {
+      catchUp(best, picked);
+      heap.push(best);
+      best = heap.pop();
+    }
+    if (residual[best] <= RESIDUAL_FLOOR) break;
+    tokenRoles[best] = Role.mis;
+    picks[picked] = best;
+    pivotScale[picked] = Math.sqrt(residual[best]);
+    picked++;
+  }
+  fillByWeight(tokenRoles, weight, picked, budget);
+  return selectionFromRoles(tokenRoles, { scores: Float32Array.from(weight) });
+}
+
+/** w_i = q_i, or exp(θ·q_i / (2(1 − θ))), with q the min–max-scaled importance (ALGORITHM.md). */
+function cdprunerWeights(importance: Float64Array, options: CdprunerOptions): Float64Array {
+  const tokens = importance.length;
   let low = Infinity;
   let high = -Infinity;
   for (const a of importance) {
@@ -34,6 +100,27 @@ function runCdpruner(input: PreparedInput, options: CdprunerOptions): Selection 
     const relevance = high === low ? 1 : (importance[i] - low + 1e-6) / (high - low);
     weight[i] = options.theta === undefined ? relevance : Math.exp((options.theta * relevance) / (2 * (1 - options.theta)));
   }
+  return weight;
+}
+
+/** The residuals ran out before n picks: the unchosen tokens by weight descending (role `fill`). */
+function fillByWeight(tokenRoles: Uint8Array, weight: Float64Array, picked: number, budget: number): void {
+  if (picked >= budget) return;
+  for (const i of orderByDescending(weight)) {
+    if (picked === budget) break;
+    if (tokenRoles[i] !== DROPPED) continue;
+    tokenRoles[i] = Role.fill;
+    picked++;
+  }
+}
+
+/**
+ * The direct form of CDPruner (one full kernel row and Cholesky row per pick, every residual updated each
+ * step), kept as the reference the lazy form is tested and benchmarked against.
+ */
+export function cdprunerReference(input: PreparedInput, options: CdprunerOptions): Selection {
+  const { features, tokens, dim, budget } = input;
+  const weight = cdprunerWeights(input.importance!, options);
   const norms = rowNorms(features, tokens, dim);
   const residual = new Float64Array(tokens);
   for (let i = 0; i < tokens; i++) residual[i] = norms[i] === 0 ? 0 : weight[i] * weight[i];
@@ -62,14 +149,7 @@ function runCdpruner(input: PreparedInput, options: CdprunerOptions): Selection 
     }
     cholesky.push(next);
   }
-  if (picked < budget) {
-    for (const i of orderByDescending(weight)) {
-      if (picked === budget) break;
-      if (tokenRoles[i] !== DROPPED) continue;
-      tokenRoles[i] = Role.fill;
-      picked++;
-    }
-  }
+  fillByWeight(tokenRoles, weight, picked, budget);
   return selectionFromRoles(tokenRoles, { scores: Float32Array.from(weight) });
 }
 

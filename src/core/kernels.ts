@@ -1,0 +1,203 @@
+/**
+ * WebAssembly SIMD kernels for the quadratic baselines, with plain-JavaScript equivalents when WebAssembly
+ * SIMD is missing (or when the JS path is chosen with {@link setKernelBackend}). Two kinds of kernel:
+ *
+ * - exact: {@link RowDots.dots} returns `rowDot` of src/core/similarity.ts bit for bit (float64 products of
+ *   float32 values are exact, and the SIMD kernel adds them in the same order), so methods built on it give
+ *   the same numbers on either path;
+ * - approximate: {@link ApproxCosines} (float32 accumulation over unit-normalised rows) returns cosines within
+ *   {@link ApproxCosines.bound} of the exact ones, for a fast pass that is followed by an exact recheck.
+ *
+ * The module is compiled once, synchronously (it is 1.5 kB, under the browsers' limit for synchronous
+ * compilation), from the base64 in kernels-wasm.ts; its memory grows to the largest input seen and is reused.
+ * Calls are synchronous and not re-entrant: a session is valid until the next one is opened.
+ */
+import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
+import { rowDot } from './similarity.js';
+
+/** Which implementation the kernels use: `auto` (WebAssembly SIMD when available and the input is not tiny), or one forced. */
+export type KernelBackend = 'auto' | 'wasm' | 'js';
+
+interface KernelExports {
+  memory: WebAssembly.Memory;
+  nearest(feat: number, paddedTokens: number, paddedDim: number, tokens: number, best: number): void;
+  row(feat: number, paddedDim: number, tokens: number, p: number, out: number): void;
+  dots(feat: number, dim: number, p: number, list: number, count: number, out: number): void;
+}
+
+let compiled: KernelExports | null | undefined;
+let preferred: KernelBackend = 'auto';
+/** Below this many feature values the JS path is as fast and skips the copy into WebAssembly memory. */
+const AUTO_MIN_VALUES = 1 << 14;
+
+function loadKernels(): KernelExports | null {
+  if (compiled !== undefined) return compiled;
+  try {
+    const text = atob(KERNELS_WASM_BASE64);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    compiled = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as KernelExports;
+  } catch {
+    compiled = null; // no WebAssembly, or no SIMD: the JS path
+  }
+  return compiled;
+}
+
+/** True when the WebAssembly SIMD kernels compiled on this platform. */
+export function wasmSimdAvailable(): boolean {
+  return loadKernels() !== null;
+}
+
+/**
+ * Chooses the kernel implementation for later calls (tests and benchmarks compare the two; results are the
+ * same either way). `wasm` falls back to `js` where WebAssembly SIMD is unavailable.
+ * @returns the previous setting.
+ */
+export function setKernelBackend(backend: KernelBackend): KernelBackend {
+  const previous = preferred;
+  preferred = backend;
+  return previous;
+}
+
+function useWasm(values: number): KernelExports | null {
+  if (preferred === 'js') return null;
+  if (preferred === 'auto' && values < AUTO_MIN_VALUES) return null;
+  return loadKernels();
+}
+
+let nextFree = 0;
+
+/**
+ * Lays out `sizes` (bytes), 16-byte aligned, after the previous reservation (from address 0 when `fresh`),
+ * growing the memory to fit; returns the addresses. Growing detaches earlier views, so sessions re-create
+ * their views when the buffer changed.
+ */
+function reserve(kernels: KernelExports, sizes: number[], fresh: boolean): number[] {
+  const addresses: number[] = [];
+  let end = fresh ? 0 : nextFree;
+  for (const size of sizes) {
+    addresses.push(end);
+    end += Math.ceil(size / 16) * 16;
+  }
+  const have = kernels.memory.buffer.byteLength;
+  if (end > have) kernels.memory.grow(Math.ceil((end - have) / 65536));
+  nextFree = end;
+  return addresses;
+}
+
+/** Exact row dot products over one feature matrix. */
+export interface RowDots {
+  readonly backend: 'wasm' | 'js';
+  /** out[k] = rowDot(features, dim, p, list[k]) for k < count (count ≤ the session's maxList). */
+  dots(p: number, list: Int32Array, count: number, out: Float64Array): void;
+  /** Euclidean norm of every row, equal to rowNorms of similarity.ts. */
+  norms(): Float64Array;
+}
+
+/** Exact dots of a row against a list of rows, with room for lists of up to `maxList` rows. */
+export function rowDots(features: Float32Array, tokens: number, dim: number, maxList: number): RowDots {
+  const kernels = useWasm(tokens * dim);
+  if (!kernels) {
+    return {
+      backend: 'js',
+      dots(p, list, count, out) {
+        for (let k = 0; k < count; k++) out[k] = rowDot(features, dim, p, list[k]);
+      },
+      norms() {
+        const norms = new Float64Array(tokens);
+        for (let i = 0; i < tokens; i++) norms[i] = Math.sqrt(rowDot(features, dim, i, i));
+        return norms;
+      },
+    };
+  }
+  const size = Math.max(maxList, 1);
+  const [feat, listAt, outAt] = reserve(kernels, [features.byteLength, size * 4, size * 8], true);
+  new Float32Array(kernels.memory.buffer, feat, features.length).set(features);
+  let buffer = kernels.memory.buffer;
+  let listView = new Int32Array(buffer, listAt, size);
+  let outView = new Float64Array(buffer, outAt, size);
+  const session: RowDots = {
+    backend: 'wasm',
+    dots(p, list, count, out) {
+      if (buffer !== kernels.memory.buffer) {
+        buffer = kernels.memory.buffer;
+        listView = new Int32Array(buffer, listAt, size);
+        outView = new Float64Array(buffer, outAt, size);
+      }
+      listView.set(count === list.length ? list : list.subarray(0, count));
+      kernels.dots(feat, dim, p, listAt, count, outAt);
+      out.set(count === outView.length ? outView : outView.subarray(0, count));
+    },
+    norms() {
+      const norms = new Float64Array(tokens);
+      const one = new Int32Array(1);
+      const value = new Float64Array(1);
+      for (let i = 0; i < tokens; i++) {
+        one[0] = i;
+        session.dots(i, one, 1, value);
+        norms[i] = Math.sqrt(value[0]);
+      }
+      return norms;
+    },
+  };
+  return session;
+}
+
+/** Approximate cosines over unit-normalised float32 copies of the rows (WebAssembly SIMD only). */
+export interface ApproxCosines {
+  /**
+   * A proven bound: |approximate − exact| ≤ bound for every pair, where exact is the float64 cosine of
+   * similarity.ts (`rowDot / (norms[i]·norms[j])`, 0 for a zero row) and approximate is any value below.
+   */
+  readonly bound: number;
+  /** For every row, the largest approximate cosine with another row (−Infinity when N = 1). */
+  nearest(): Float64Array;
+  /** out[j] = approximate cosine of rows p and j, for every j (out[p] ≈ 1, or 0 for a zero row). */
+  row(p: number, out: Float64Array): void;
+}
+
+/**
+ * Opens the approximate kernels, or returns null on the JS path (callers then use the exact JS code).
+ * `norms` are the rows' exact norms (rowNorms). Its memory follows the last {@link rowDots} session's, which
+ * stays usable.
+ */
+export function approxCosines(features: Float32Array, tokens: number, dim: number, norms: Float64Array): ApproxCosines | null {
+  const kernels = useWasm(tokens * dim);
+  if (!kernels) return null;
+  const paddedDim = Math.ceil(dim / 4) * 4;
+  const paddedTokens = Math.ceil(tokens / 16) * 16;
+  const lanes = paddedDim / 4;
+  const u = 2 ** -24;
+  if ((lanes + 2) * u > 0.01) return null; // the bound below assumes n·u small (D below ~160,000)
+  const [feat, bestAt] = reserve(kernels, [paddedTokens * paddedDim * 4, paddedTokens * 8], false);
+  const buffer = kernels.memory.buffer;
+  const unit = new Float32Array(buffer, feat, paddedTokens * paddedDim);
+  unit.fill(0);
+  for (let i = 0; i < tokens; i++) {
+    const norm = norms[i];
+    if (norm === 0) continue;
+    const from = i * dim;
+    const to = i * paddedDim;
+    for (let d = 0; d < dim; d++) unit[to + d] = features[from + d] / norm;
+  }
+  // Each output sums n = lanes + 2 rounded float32 terms in a tree of depth ≤ n, so its error is at most
+  // γ_n·Σ|x̂_d·ŷ_d| ≤ γ_n·(1 + u)² (Cauchy–Schwarz on unit rows whose entries carry one rounding each);
+  // rounding the rows to float32 moves x̂·ŷ by at most (2u + u²) from the true cosine; the float64 cosine
+  // of similarity.ts is within (D + 8)·2^-53 of the true one; underflow adds at most 2D·2^-149. The factor
+  // 1.01 and the 1e-12 are slack, so that bounds used with a strict comparison stay strict after rounding.
+  const gamma = ((lanes + 2) * u) / (1 - (lanes + 2) * u);
+  const bound = 1.01 * (gamma * (1 + u) ** 2 + 3 * u + (dim + 8) * 2 ** -53 + 2 * dim * 2 ** -149) + 1e-12;
+  const best = new Float64Array(buffer, bestAt, paddedTokens);
+  return {
+    bound,
+    nearest() {
+      best.fill(-Infinity);
+      kernels.nearest(feat, paddedTokens, paddedDim, tokens, bestAt);
+      return best.slice(0, tokens);
+    },
+    row(p, out) {
+      kernels.row(feat, paddedDim, tokens, p, bestAt);
+      out.set(best.subarray(0, tokens));
+    },
+  };
+}
