@@ -22,6 +22,7 @@ interface KernelExports {
   memory: WebAssembly.Memory;
   nearest(feat: number, paddedTokens: number, paddedDim: number, tokens: number, best: number): void;
   row(feat: number, paddedDim: number, tokens: number, p: number, out: number): void;
+  scan(feat: number, paddedTokens: number, paddedDim: number, tokens: number, best: number, i0: number, start: number, limit: number): number;
   dots(feat: number, dim: number, p: number, list: number, count: number, out: number): void;
 }
 
@@ -152,6 +153,14 @@ export interface ApproxCosines {
   readonly bound: number;
   /** For every row, the largest approximate cosine with another row (−Infinity when N = 1). */
   nearest(): Float64Array;
+  /**
+   * The rows that can hold the smallest nearest cosine, found without every pair: rows are scanned in
+   * blocks of four, and a block stops as soon as each of its rows has a cosine above (the smallest complete
+   * row maximum so far) + 2·bound, which rules it out (its exact nearest cosine is then strictly larger than
+   * that complete row's). `complete[i]` = 1 when row i was scanned in full, and then `nearest[i]` is its
+   * approximate nearest cosine; the smallest nearest cosine is held by a complete row.
+   */
+  nearestPruned(): { nearest: Float64Array; complete: Uint8Array };
   /** out[j] = approximate cosine of rows p and j, for every j (out[p] ≈ 1, or 0 for a zero row). */
   row(p: number, out: Float64Array): void;
 }
@@ -194,6 +203,19 @@ export function approxCosines(features: Float32Array, tokens: number, dim: numbe
       best.fill(-Infinity);
       kernels.nearest(feat, paddedTokens, paddedDim, tokens, bestAt);
       return best.slice(0, tokens);
+    },
+    nearestPruned() {
+      best.fill(-Infinity);
+      const complete = new Uint8Array(tokens);
+      let smallest = Infinity;
+      for (let i0 = 0; i0 < tokens; i0 += 4) {
+        if (!kernels.scan(feat, paddedTokens, paddedDim, tokens, bestAt, i0, i0, smallest + 2 * bound)) continue;
+        for (let i = i0; i < Math.min(i0 + 4, tokens); i++) {
+          complete[i] = 1;
+          if (best[i] < smallest) smallest = best[i];
+        }
+      }
+      return { nearest: best.slice(0, tokens), complete };
     },
     row(p, out) {
       kernels.row(feat, paddedDim, tokens, p, bestAt);

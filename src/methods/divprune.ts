@@ -12,9 +12,11 @@ import { NO_OPTIONS, type MethodDefinition, type NoOptions } from './method.js';
  *
  * Exactness: the kept set is, by construction, the one {@link divpruneReference} (the direct form of the
  * contract, float64 cosines) returns. What is approximate and what is not:
- * - First pick, WebAssembly path: every pair's cosine is first computed in float32 (SIMD, unit rows), which
- *   is within a proven bound E of the float64 cosine. Only tokens whose approximate nearest cosine is within
- *   2E of the smallest can be the first pick; for each, its nearest cosine is recomputed exactly in float64
+ * - First pick, WebAssembly path: cosines are first computed in float32 (SIMD, unit rows), each within a
+ *   proven bound E of the float64 cosine. A token is ruled out as soon as one of its cosines exceeds the
+ *   smallest complete approximate nearest cosine found so far by more than 2E (then its exact nearest cosine
+ *   is strictly larger than that token's), so most rows stop after a few hundred pairs. Only fully scanned
+ *   tokens whose approximate nearest cosine is within 2E of the smallest can be the first pick; for each, its nearest cosine is recomputed exactly in float64
  *   (over the other tokens whose approximate cosine is within 2E of its approximate maximum, the only ones
  *   that can be the maximum). Every other token's distance is then provably smaller than the best, so ties
  *   and order are decided on float64 values only. JS path: the exact float64 all-pairs scan.
@@ -76,9 +78,9 @@ function firstPick(features: Float32Array, tokens: number, dim: number, norms: F
   const approx = tokens > 1 ? approxCosines(features, tokens, dim, norms) : null;
   if (!approx) return argmax(nearestCosines(features, tokens, dim, norms).map((cosine) => 1 - cosine));
   const bound = approx.bound;
-  const nearest = approx.nearest();
+  const { nearest, complete } = approx.nearestPruned();
   let lowest = Infinity;
-  for (let i = 0; i < tokens; i++) if (nearest[i] < lowest) lowest = nearest[i];
+  for (let i = 0; i < tokens; i++) if (complete[i] && nearest[i] < lowest) lowest = nearest[i];
   // The reference computes pairs inside its 4×4 blocks with one float64 accumulator and pairs with a row past
   // the last full block with rowDot's four: reproduce whichever it used.
   const full = tokens & ~3;
@@ -88,7 +90,8 @@ function firstPick(features: Float32Array, tokens: number, dim: number, norms: F
   let best = -1;
   let bestDistance = -Infinity;
   for (let i = 0; i < tokens; i++) {
-    if (nearest[i] > lowest + 2 * bound) continue; // its exact nearest cosine exceeds the best token's
+    // Ruled out: its exact nearest cosine is strictly above a complete row's (see nearestPruned).
+    if (!complete[i] || nearest[i] > lowest + 2 * bound) continue;
     approx.row(i, row);
     let rowMax = -Infinity;
     for (let j = 0; j < tokens; j++) if (j !== i && row[j] > rowMax) rowMax = row[j];
