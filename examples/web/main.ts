@@ -1,9 +1,12 @@
 /**
  * The browser demo: a transformers.js VLM on onnxruntime-web (wasm, files served by this page), asked one
- * question twice — unpruned, and with `withTokenPruning` at the chosen method and budget — with the answers,
- * visual-token counts, times and the overlay of kept tokens side by side. Testbed scenes are generated in the
- * page (`d2pruner/testbed`), so their questions come with the expected answers, and grounding answers are
- * drawn as boxes next to the expected box.
+ * question twice — unpruned, and with `withTokenPruning` at the chosen method, budget and layer — with the
+ * answers, visual-token counts, times and the overlay of kept tokens side by side. Pruning inside the decoder
+ * (layer K, the paper's setting; layer 2 by default where the model has more than two layers) splits the
+ * stock `decoder_model_merged.onnx` in the page: its bytes are fetched once and given to the wrapper as
+ * `decoder`, which cuts the graph at layer K and creates the prefix and suffix sessions with onnxruntime-web.
+ * Testbed scenes are generated in the page (`d2pruner/testbed`), so their questions come with the expected
+ * answers, and grounding answers are drawn as boxes next to the expected box.
  */
 import { AutoModelForImageTextToText, AutoProcessor, RawImage, env } from '@huggingface/transformers';
 import { methodNames, type MethodName } from 'd2pruner';
@@ -30,6 +33,7 @@ const runButton = $<HTMLButtonElement>('run');
 const budget = $<HTMLInputElement>('budget');
 const budgetValue = $<HTMLOutputElement>('budget-value');
 const methodSelect = $<HTMLSelectElement>('method');
+const layerSelect = $<HTMLSelectElement>('layer');
 const question = $<HTMLInputElement>('question');
 const preview = $<HTMLImageElement>('preview');
 
@@ -39,13 +43,15 @@ let processor: any;
 let config: any;
 let image: { raw: RawImage; element: HTMLImageElement } | null = null;
 let tokensPerImage = 0;
+/** The decoder's ModelProto, split in the page for layer-K pruning. */
+let decoderBytes: Uint8Array | null = null;
 /** Questions (with answers) about the testbed scene on show; empty for a user's own image. */
 let sceneCases: Omit<Case, 'image'>[] = [];
 /** The scene on show: the sample of docs/images/testbed-scene.png is held-out evaluation scene 3 of seed 7. */
 let scene = { seed: 7, index: 3, questions: 1 };
 
 /** State for the browser test and for people poking at the console. */
-const demo = ((window as any).__demo = { ready: false, runs: 0, last: null as unknown, error: null as string | null });
+const demo = ((window as any).__demo = { ready: false, runs: 0, last: null as unknown, lastPruning: null as unknown, error: null as string | null });
 
 for (const name of methodNames) methodSelect.add(new Option(name, name, name === 'd2pruner', name === 'd2pruner'));
 budget.addEventListener('input', () => (budgetValue.value = `${budget.value} / ${tokensPerImage || '?'}`));
@@ -85,17 +91,40 @@ function showExpected(): void {
   $('expected').textContent = expected ? `expected: ${expected.answer}` : sceneCases.length ? 'not one of this scene’s questions: no expected answer' : '';
 }
 
+/** Layers the decoder can be pruned before: 0 (its input) and 1 … layers − 1. */
+function fillLayers(): void {
+  const layers = Number(config.text_config?.num_hidden_layers ?? config.num_hidden_layers ?? 0);
+  // The paper's K = 2 (the testbed's own split layer), or the deepest there is on a shallower decoder.
+  const preferred = Math.min(Number(config.d2pruner?.split_layer ?? 2), layers - 1);
+  layerSelect.add(new Option('decoder input (prompt relevance)', '0', preferred < 1, preferred < 1));
+  for (let k = 1; k < layers; k++) layerSelect.add(new Option(`layer ${k} (attention at layer ${k - 1})`, String(k), k === preferred, k === preferred));
+}
+
+/** Pruning options for the chosen method, budget and layer. */
+function pruningOptions(method: MethodName, keep: number, layer: number) {
+  return { method, budget: keep, tokenizer: processor, ...(layer > 0 ? { layer, decoder: decoderBytes! } : {}) };
+}
+
 async function load(): Promise<void> {
   config = await (await fetch(`/models/${MODEL_ID}/config.json`)).json();
   processor = await AutoProcessor.from_pretrained(MODEL_ID);
   model = await AutoModelForImageTextToText.from_pretrained(MODEL_ID, { dtype: 'fp32', device: 'wasm' });
+  // The same file transformers.js loaded as the decoder session (dtype fp32), to be split in the page.
+  const decoderResponse = await fetch(`/models/${MODEL_ID}/onnx/decoder_model_merged.onnx`);
+  if (!decoderResponse.ok) throw new Error(`cannot fetch the decoder for layer-K pruning (HTTP ${decoderResponse.status})`);
+  decoderBytes = new Uint8Array(await decoderResponse.arrayBuffer());
+  fillLayers();
   await showScene();
-  // Warm-up of both paths: the first run of each ONNX session (and of the pruned path's shorter shapes) pays
-  // one-off costs; without this the first comparison would be skewed by whichever ran cold.
+  // Warm-up of both paths (and of the chosen layer's split): the first run of each ONNX session (and of the
+  // pruned path's shorter shapes) pays one-off costs, and the first layer-K run splits the decoder; without
+  // this the first comparison would be skewed by whichever ran cold.
   status.textContent = 'Warming up…';
   const warm = await prepare();
+  const warmBudget = Math.max(1, Math.round(tokensPerImage / 9));
   await model.generate({ ...warm, max_new_tokens: 2, do_sample: false });
-  await withTokenPruning(model, { method: 'd2pruner', budget: Math.max(1, Math.round(tokensPerImage / 9)), tokenizer: processor }).generate({ ...warm, max_new_tokens: 2, do_sample: false });
+  for (const layer of new Set([0, Number(layerSelect.value)])) {
+    await withTokenPruning(model, pruningOptions('d2pruner', warmBudget, layer)).generate({ ...warm, max_new_tokens: 2, do_sample: false });
+  }
   const fixture = !config._name_or_path && (await fetch(`/models/${MODEL_ID}/fixture.json`)).ok;
   $('note').textContent = fixture
     ? `Model: a tiny random-weight ${config.model_type} test fixture (models/testbed is not there), so answers are noise; the pruning, counts, overlay and timings are real.`
@@ -158,16 +187,20 @@ async function run(): Promise<void> {
     const inputs = await prepare();
     const method = methodSelect.value as MethodName; // the select lists methodNames only
     const keep = Number(budget.value);
+    const layer = Number(layerSelect.value);
     const full = await answer(model, inputs);
-    const pruned = withTokenPruning(model, { method, budget: keep, tokenizer: processor });
+    const pruned = withTokenPruning(model, pruningOptions(method, keep, layer));
     const result = await answer(pruned, inputs);
     const report = (pruned as unknown as { lastPruning: PruningReport }).lastPruning;
     const picture = report.images[0]!;
     const expected = expectedCase();
     show('full', full, `${report.before}`, expected);
     show('pruned', result, `${report.before} → ${report.after}`, expected);
-    $('pruned-title').textContent = `Pruned: ${method}, budget ${keep}`;
-    $('importance-pruned').textContent = `${report.importanceMs.toFixed(1)} ms`;
+    const at = report.layer ?? 0;
+    $('pruned-title').textContent = `Pruned: ${method}, budget ${keep}${at > 0 ? `, layer ${at}` : ''}`;
+    $('layer-pruned').textContent = at > 0 ? `layer ${at} (attention at layer ${at - 1})` : 'decoder input (prompt relevance)';
+    // At layer K the importance time includes running layers < K on the whole prompt (the prefix).
+    $('importance-pruned').textContent = `${report.importanceMs.toFixed(1)} ms${at > 0 ? ` (incl. layer${at > 1 ? `s 0–${at - 1}` : ' 0'})` : ''}`;
     $('select-pruned').textContent = `${report.selectMs.toFixed(1)} ms`;
     drawBoxes(expected, full.text, result.text, method);
     const grid = picture.grid ?? { rows: 1, cols: picture.before };
@@ -175,8 +208,21 @@ async function run(): Promise<void> {
     const counts = drawOverlay($<HTMLCanvasElement>('overlay'), { image: image!.element, tokens: picture.before, grid, regions, keep: picture.keep, roles: picture.roles });
     legend(method, picture.after, picture.before, counts);
     demo.runs++;
-    demo.last = { method, budget: keep, before: report.before, after: report.after, full, pruned: result, counts, expected: expected?.answer ?? null };
-    status.textContent = `Done: ${method} kept ${report.after} of ${report.before} visual tokens.`;
+    demo.last = {
+      method,
+      budget: keep,
+      layer: at,
+      importance: report.importance ?? 'promptRelevance',
+      before: report.before,
+      after: report.after,
+      full,
+      pruned: result,
+      right: expected ? { full: isRight(expected, full.text), pruned: isRight(expected, result.text) } : null,
+      counts,
+      expected: expected?.answer ?? null,
+    };
+    demo.lastPruning = { layer: report.layer, importance: report.importance, before: report.before, after: report.after, sequence: report.sequence, importanceMs: report.importanceMs, selectMs: report.selectMs };
+    status.textContent = `Done: ${method} kept ${report.after} of ${report.before} visual tokens${at > 0 ? ` before decoder layer ${at}` : ' at the decoder input'}.`;
   } catch (error) {
     fail(error);
   } finally {

@@ -20,8 +20,8 @@ import { loadVisionLanguageModel, promptInputs } from '../../src/adapters/transf
 import { scoreAnswer } from '../../src/eval/score.js';
 import { generateScene, IMAGE_SIZE } from '../../src/testbed/generate.js';
 
-/** The page's two answers computed in Node (onnxruntime-node) on the same scene, prompt and budget. */
-async function nodeAnswers(prompt: string, budget: number): Promise<{ full: string; pruned: string }> {
+/** The page's two answers computed in Node (onnxruntime-node) on the same scene, prompt, budget and layer. */
+async function nodeAnswers(prompt: string, budget: number, layer: number): Promise<{ full: string; pruned: string }> {
   const loaded = await loadVisionLanguageModel(join(repo, 'models/testbed'));
   const { RawImage } = loaded.transformers;
   const image = new RawImage(generateScene(7, 3, 1).scene.rgb, IMAGE_SIZE, IMAGE_SIZE, 3);
@@ -30,7 +30,7 @@ async function nodeAnswers(prompt: string, budget: number): Promise<{ full: stri
     const output = await target.generate({ ...inputs, max_new_tokens: 20, do_sample: false });
     return loaded.processor.batch_decode(output.slice(null, [inputs.input_ids.dims[1], null]), { skip_special_tokens: true })[0].trim();
   };
-  return { full: await decode(loaded.model), pruned: await decode(withTokenPruning(loaded.model, { method: 'd2pruner', budget, tokenizer: loaded.processor })) };
+  return { full: await decode(loaded.model), pruned: await decode(withTokenPruning(loaded.model, { method: 'd2pruner', budget, tokenizer: loaded.processor, layer, decoder: join(repo, 'models/testbed/onnx/decoder_model_merged.onnx') })) };
 }
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -117,7 +117,7 @@ describe.skipIf(!available)('browser demo (Chromium)', () => {
     expect(last.expected).toBe(expected.answer);
     if (!process.env.D2PRUNER_DEMO_MODEL) {
       expect(scoreAnswer(expected, last.full.text), `unpruned answer ${last.full.text} vs ${expected.answer}`).toBe(true);
-      const node = await nodeAnswers(expected.prompt, budget);
+      const node = await nodeAnswers(expected.prompt, budget, pruning.layer);
       expect(last.full.text).toBe(node.full);
       expect(scoreAnswer(expected, last.pruned.text)).toBe(scoreAnswer(expected, node.pruned));
     }
