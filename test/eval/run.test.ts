@@ -123,6 +123,27 @@ describe('eval checkpoint is keyed by content, not by path', () => {
   }, 120_000);
 });
 
+describe('layer mode through the automatic split', () => {
+  it('prunes the shipped model before layer 2 (default) and returns every case’s outcomes', async () => {
+    const data = await dataset(join(root, 'layer'), 11);
+    const { rows, outcomes } = await runEval(options(data, { mode: 'layer', methods: ['none', 'fastv'].map(parseMethodSpec), budgets: [64] }));
+    expect(rows.map((r) => `${r.method}@${r.budget}:${r.n}`)).toEqual([
+      ...['yesno', 'color', 'count', 'grounding'].map(() => 'none@all:2'),
+      ...['yesno', 'color', 'count', 'grounding'].map(() => 'fastv@64:2'),
+    ]);
+    expect(outcomes).toHaveLength(8);
+    for (const list of outcomes) expect(list.map((o) => `${o.label}@${o.budget}`)).toEqual(['none@all', 'fastv@64']);
+    // The unsplit model answers most of these (0.96–1.0 per task on held-out cases).
+    expect(rows.filter((r) => r.method === 'none').reduce((a, r) => a + r.accuracy, 0) / 4).toBeGreaterThanOrEqual(0.75);
+  }, 240_000);
+
+  it('rejects a layer below 1 and a layer past the decoder, naming the field', async () => {
+    const data = await dataset(join(root, 'layer-bad'), 12);
+    await expect(runEval(options(data, { mode: 'layer', layer: 0 }))).rejects.toThrow(/^--layer: must be an integer ≥ 1/);
+    await expect(runEval(options(data, { mode: 'layer', layer: 4 }))).rejects.toThrow(/^layer: must be an integer in \[1, 3\]/);
+  }, 120_000);
+});
+
 describe('case image paths', () => {
   it('stay inside the data folder', () => {
     expect(caseImagePath('/data/set', 'images/000001.png')).toBe('/data/set/images/000001.png');

@@ -103,6 +103,24 @@ describe('withTokenPruning(…, { layer }) on the testbed model', () => {
     expect(generated.length).toBeGreaterThan(0);
   });
 
+  it('reuses layers < K for the same prompt and image across methods, with the same result as a fresh run', async () => {
+    const decoder = TESTBED_DECODER;
+    const first = withTokenPruning(model, { method: 'fastv', budget: 32, layer: 2, decoder });
+    const second = withTokenPruning(model, { method: 'd2pruner', budget: 64, layer: 2, decoder });
+    await first.generate({ ...inputs, max_new_tokens: 1, do_sample: false });
+    const reused = await second.generate({ ...inputs, max_new_tokens: 4, do_sample: false });
+    const reusedKeep = Array.from(second.lastPruning!.keep);
+    // Fresh pixel values (another buffer): nothing to reuse.
+    const fresh = { ...inputs, pixel_values: new Tensor('float32', Float32Array.from(inputs.pixel_values.data), inputs.pixel_values.dims) };
+    const again = await second.generate({ ...fresh, max_new_tokens: 4, do_sample: false });
+    expect(reusedKeep).toEqual(Array.from(second.lastPruning!.keep));
+    expect(Array.from((reused as Tensor).data as BigInt64Array)).toEqual(Array.from((again as Tensor).data as BigInt64Array));
+    // Another prompt with the same image is not mistaken for the first.
+    const other = await processor(await makeTestImage(192, 192, 1), '<image>how many squares?');
+    await second.generate({ ...other, pixel_values: inputs.pixel_values, max_new_tokens: 1, do_sample: false });
+    expect(second.lastPruning!.sequence.before).toBe(other.input_ids.dims[1]);
+  });
+
   it('rejects bad layer options, naming the field and value', () => {
     const bad: [Record<string, unknown>, string][] = [
       [{ layer: -1 }, 'layer'],
