@@ -5,6 +5,10 @@
  *
  *   npm run bench                      # full table
  *   npm run bench -- --quick           # fewer runs, d2pruner + numpy only
+ *   npm run bench -- --kernels         # only DivPrune/CDPruner: the direct forms (old) vs the fast ones
+ *                                      # (WebAssembly SIMD and JS paths) side by side, kept sets compared
+ *
+ * Every row also times one Float32Array copy of the same features (the memory floor) in the same run.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,8 +18,13 @@ import { syntheticInput, type FeatureKind } from '../src/bench/synthetic.js';
 import { summarize, type TimingSummary } from '../src/bench/timing.js';
 import { createProgress } from '../src/cli/progress.js';
 import { methodNames, select, type SelectOptions } from '../src/index.js';
+import { setKernelBackend } from '../src/core/kernels.js';
+import { prepareInput } from '../src/core/validate.js';
+import { cdprunerReference } from '../src/methods/cdpruner.js';
+import { divpruneReference } from '../src/methods/divprune.js';
 
 const quick = process.argv.includes('--quick');
+const kernelsOnly = process.argv.includes('--kernels');
 const sizes = [
   { tokens: 576, dim: 4096, budget: 64 },
   { tokens: 2880, dim: 3584, budget: 320 },
@@ -75,9 +84,45 @@ interface Row {
   min_ms: number;
   max_ms: number;
   runs: number;
+  copy_median_ms: number;
+  ratio_to_copy: number;
   numpy_median_ms?: number;
   ratio_to_numpy?: number;
   same_keep_as_numpy?: boolean;
+}
+
+if (kernelsOnly) {
+  // Old (direct form) vs new, one run each at the large size (the old DivPrune takes seconds), same process.
+  const lines = ['| method | size (N×D→n) | old ms | new wasm ms | new js ms | old/wasm | old/js | same keep (wasm, js) |', '|---|---|---:|---:|---:|---:|---:|---|'];
+  for (const size of sizes) {
+    const raw = syntheticInput({ ...size, seed: 0, kind: 'random' });
+    const prepared = prepareInput(raw, { importance: true, grid: false }, 'bench');
+    for (const method of ['divprune', 'cdpruner'] as const) {
+      const runs = size.tokens > 1000 ? 1 : 3;
+      const time = (task: () => { keep: Int32Array }) => {
+        let keep = '';
+        const times: number[] = [];
+        for (let r = 0; r < runs; r++) {
+          const t = performance.now();
+          keep = Array.from(task().keep).join();
+          times.push(performance.now() - t);
+        }
+        return { ms: times.sort((a, b) => a - b)[runs >> 1], keep };
+      };
+      const old = time(() => (method === 'divprune' ? divpruneReference(prepared) : cdprunerReference(prepared, { theta: undefined })));
+      setKernelBackend('wasm');
+      const wasm = time(() => select(raw, { method }));
+      setKernelBackend('js');
+      const js = time(() => select(raw, { method }));
+      setKernelBackend('auto');
+      lines.push(
+        `| ${method} | ${size.tokens}×${size.dim}→${size.budget} | ${old.ms.toFixed(0)} | ${wasm.ms.toFixed(0)} | ${js.ms.toFixed(0)} | ${(old.ms / wasm.ms).toFixed(2)} | ${(old.ms / js.ms).toFixed(2)} | ${wasm.keep === old.keep ? 'yes' : 'NO'}, ${js.keep === old.keep ? 'yes' : 'NO'} |`,
+      );
+      process.stderr.write(lines.at(-1) + '\n');
+    }
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  process.exit(0);
 }
 
 const withNumpy = numpyAvailable();
@@ -89,7 +134,9 @@ for (const { size, kind, method } of jobs) {
   const input = syntheticInput({ ...size, seed: 0, kind });
   const label = `${size.tokens}×${size.dim}→${size.budget}`;
   const summary = timeAdaptive(() => select(input, { method } as SelectOptions), quick ? 5 : 15, quick ? 1000 : 4000);
-  const row: Row = { method, size: label, features: kind, ...summary };
+  const source = input.features as Float32Array;
+  const copy = timeAdaptive(() => new Float32Array(source), quick ? 5 : 15, 500);
+  const row: Row = { method, size: label, features: kind, ...summary, copy_median_ms: copy.median_ms, ratio_to_copy: summary.median_ms / copy.median_ms };
   if (method === 'd2pruner' && withNumpy) {
     const key = `${label}/${kind}`;
     if (!numpyNumbers.has(key)) numpyNumbers.set(key, runNumpy(input, quick ? 5 : 9));
@@ -107,11 +154,11 @@ progress.stop();
 
 const f = (x: number | undefined, digits = 2) => (x === undefined ? '–' : x.toFixed(digits));
 const lines = [
-  `| method | size (N×D→n) | features | median ms | min–max ms | runs |${withNumpy ? ' numpy naive ms | ratio | same keep |' : ''}`,
-  `|---|---|---|---:|---:|---:|${withNumpy ? '---:|---:|---|' : ''}`,
+  `| method | size (N×D→n) | features | median ms | min–max ms | runs | copy ms | × copy |${withNumpy ? ' numpy naive ms | ratio | same keep |' : ''}`,
+  `|---|---|---|---:|---:|---:|---:|---:|${withNumpy ? '---:|---:|---|' : ''}`,
   ...rows.map(
     (r) =>
-      `| ${r.method} | ${r.size} | ${r.features} | ${f(r.median_ms)} | ${f(r.min_ms)}–${f(r.max_ms)} | ${r.runs} |` +
+      `| ${r.method} | ${r.size} | ${r.features} | ${f(r.median_ms)} | ${f(r.min_ms)}–${f(r.max_ms)} | ${r.runs} | ${f(r.copy_median_ms)} | ${f(r.ratio_to_copy)} |` +
       (withNumpy ? ` ${f(r.numpy_median_ms)} | ${f(r.ratio_to_numpy)} | ${r.same_keep_as_numpy === undefined ? '–' : r.same_keep_as_numpy ? 'yes' : 'NO'} |` : ''),
   ),
 ];
