@@ -65,9 +65,19 @@ export function resolveLayer(options: { layer?: unknown; decoder?: unknown; impo
   return layer;
 }
 
+/**
+ * Node's `fs`, without an import a bundler would follow: this entry is browser-safe, and only a decoder given
+ * as a file path (Node) needs it. (`process.getBuiltinModule`: Node ≥ 20.16.)
+ */
+function nodeFs(field: string, value: unknown): typeof import('node:fs') {
+  const fs = (globalThis as { process?: { getBuiltinModule?(id: string): unknown } }).process?.getBuiltinModule?.('node:fs');
+  if (!fs) throw new ValidationError(field, value, 'is a file path, which needs Node (≥ 20.16); in the browser pass the decoder bytes (Uint8Array)');
+  return fs as typeof import('node:fs');
+}
+
 async function readDecoder(source: DecoderSource): Promise<{ bytes: Uint8Array; path?: string }> {
   if (source instanceof Uint8Array) return { bytes: source };
-  const fs = await import('node:fs');
+  const fs = nodeFs('decoder', source);
   try {
     return { bytes: new Uint8Array(fs.readFileSync(source)), path: source };
   } catch {
@@ -117,7 +127,7 @@ async function createSplit(decoderSession: object, layer: number, source: Decode
 }
 
 async function writeBeside(path: string, layer: number, split: DecoderSplit): Promise<[string, string]> {
-  const fs = await import('node:fs');
+  const fs = nodeFs('decoder', path);
   const base = path.replace(/\.onnx$/, '');
   const source = fs.statSync(path).mtimeMs;
   const out: string[] = [];
