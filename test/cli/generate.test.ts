@@ -59,7 +59,7 @@ describe('d2pruner generate', () => {
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr.replace(/^d2pruner: /, '')).toMatch(message);
     }
-  });
+  }, 240_000); // six CLI runs
 
   it('exits 2 with one line for a missing model folder, an unreadable image, an unsupported model type, bad flags', () => {
     const dir = mkdtempSync(join(tmpdir(), 'd2pruner-generate-'));
