@@ -19,6 +19,7 @@ const EXAMPLES: Record<string, string[]> = {
   eval: ['d2pruner eval --data data/eval/cases.jsonl --out results', 'd2pruner eval --data data/eval/cases.jsonl --methods none,d2pruner,fastv --budgets 64,32 --mode input --out results-input'],
   generate: ['d2pruner generate --image scene.png --prompt "what colour is the circle?"', 'd2pruner generate --model models/llava --image photo.jpg --prompt "describe it" --method fastv --budget 0.25'],
   calibrate: ['d2pruner calibrate --model models/llava --images calibration/ --out prior.json'],
+  split: ['d2pruner split --model models/testbed --layer 2', 'd2pruner split --model models/smolvlm --layer 2 --out split-2'],
 };
 
 /** Flags a command checks itself (so commander does not know they are required). */

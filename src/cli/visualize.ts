@@ -45,7 +45,7 @@ export function registerVisualize(program: Command): void {
     .option('--grid <RxC>', 'patch grid without a model', '24x24')
     .option('--width <px>', 'width of each panel', '320')
     .option('--importance', 'add a panel with the raw importance')
-    .option('--layer <K>', 'with --model: prune before decoder layer K (importance = attention at layer K-1, the decoder split automatically); 0 = at the decoder input (default 2, as generate and eval)', '2')
+    .option('--layer <K>', 'with --model: prune before decoder layer K (importance = attention at layer K-1, the decoder split automatically); 0 = at the decoder input (2 as in generate and eval)', '2')
     .option('--dtype <dtype>', `${DTYPE_HELP}; with --model`)
     .option('--quiet', 'print nothing but errors')
     .action(async (flags: VisualizeFlags) => {
