@@ -9,7 +9,7 @@ import { readCases } from '../eval/score.js';
 import { prepareOutputFolder } from '../io/folders.js';
 import { checkModelFiles } from '../io/model-files.js';
 import { readPriorFile, writeAtomic } from './files.js';
-import { integerFlag } from './flags.js';
+import { DTYPE_HELP, dtypeFlag, integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
 /** The shipped testbed model, relative to the package root (src/cli/ and dist/cli/ alike). */
@@ -18,6 +18,7 @@ export const TESTBED_MODEL = fileURLToPath(new URL('../../models/testbed', impor
 const DEFAULT_METHODS = 'none,d2pruner,fastv,divprune,dart,cdpruner,visionzip,random,uniform';
 
 interface EvalFlags {
+  dtype?: string;
   data: string;
   model?: string;
   methods: string;
@@ -43,6 +44,7 @@ export function registerEval(program: Command): void {
     .option('--layer <K>', `layer mode: prune before decoder layer K, importance = attention at layer K-1 (default ${DEFAULT_LAYER}: on the testbed d2pruner keeps 97.8% at 64/576 tokens at layer 2, 83.2% at the input)`)
     .option('--prior <file>', 'positional prior for d2pruner (default: prior-attention.json / prior.json beside the model, per mode)')
     .option('--max-new-tokens <n>', 'greedy decoding length', '8')
+    .option('--dtype <dtype>', DTYPE_HELP)
     .requiredOption('--out <dir>', 'output folder: results.json, results.md, accuracy.svg')
     .option('--quiet', 'no progress output')
     .action(async (flags: EvalFlags) => {
@@ -60,6 +62,7 @@ export function registerEval(program: Command): void {
       const budgets = flags.budgets.split(',').map((b) => integerFlag(b, '--budgets'));
       budgets.splice(0, budgets.length, ...new Set(budgets));
       const maxNewTokens = integerFlag(flags.maxNewTokens, '--max-new-tokens');
+      const dtype = flags.dtype === undefined ? undefined : dtypeFlag(flags.dtype);
       const cases = readCases(flags.data);
       const priorPath = flags.prior ?? defaultPriorPath(model, mode);
       const prior = priorPath ? readPriorFile(priorPath) : undefined;
@@ -80,6 +83,7 @@ export function registerEval(program: Command): void {
           layer,
           prior,
           maxNewTokens,
+          dtype,
           checkpoint,
           onResume: ({ cases: reused, rejected }) => {
             if (flags.quiet) return;

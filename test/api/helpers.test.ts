@@ -22,8 +22,8 @@ const fakeModel = { config: { model_type: 'llava' } };
 
 describe('exported helpers validate their arguments with a ValidationError naming the argument', () => {
   it('calibratePrior', async () => {
-    expect((await validationError(() => calibratePrior(fakeModel, 42 as never, { prompt: 'x' }))).field).toBe('inputs');
-    expect((await validationError(() => calibratePrior(null as never, [], { prompt: 'x' }))).field).toBe('model');
+    expect((await validationError(() => calibratePrior(fakeModel, 42 as never, { prompt: 'x', modelId: 'm' }))).field).toBe('inputs');
+    expect((await validationError(() => calibratePrior(null as never, [], { prompt: 'x', modelId: 'm' }))).field).toBe('model');
     expect((await validationError(() => calibratePrior(fakeModel, [], null as never))).field).toBe('options');
   });
   it('renderOverlay', async () => {

@@ -88,15 +88,15 @@ describe('withTokenPruning(…, { layer }) on the testbed model', () => {
 
     // Reference: the unsplit decoder with layer 1's Softmax and second residual add exposed as outputs
     // (the tensors the hand-exported split returned), run on the same merged embeddings.
-    const reference = await tappedDecoder(TESTBED_DECODER, inputs, model);
+    const reference = await tappedDecoder(TESTBED_DECODER, inputs as Parameters<typeof tappedDecoder>[1], model);
     const importance = report.images[0]!.importance;
     const positions = report.images[0]!.tokenPositions;
     let worst = 0;
     for (let i = 0; i < 576; i++) worst = Math.max(worst, Math.abs(importance[i]! - reference.attention[positions[i]!]!));
     expect(worst).toBeLessThan(1e-5);
     const features = new Float32Array(576 * 128);
-    positions.forEach((p, t) => features.set(reference.hidden.subarray(p * 128, (p + 1) * 128), t * 128));
-    const referenceImportance = Float32Array.from(positions, (p) => reference.attention[p]!);
+    positions.forEach((p: number, t: number) => features.set(reference.hidden.subarray(p * 128, (p + 1) * 128), t * 128));
+    const referenceImportance = Float32Array.from(positions as Int32Array, (p) => reference.attention[p]!);
     const keep = select({ features, dims: [576, 128], importance: referenceImportance, grid: { rows: 24, cols: 24 }, budget: 64 }, { method: 'd2pruner' }).keep;
     expect(Array.from(report.keep)).toEqual(Array.from(keep));
     const generated = Array.from((ids as Tensor).data as BigInt64Array).slice(length).map(Number);
