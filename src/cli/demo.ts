@@ -3,7 +3,11 @@ import { syntheticInput } from '../bench/synthetic.js';
 import { methodNames } from '../methods/registry.js';
 import { select, type SelectOptions } from '../select.js';
 import { TESTBED_MODEL } from './eval.js';
+import { resolve } from 'node:path';
+import { ValidationError } from '../core/errors.js';
 import { prepareOutputFolder } from '../io/folders.js';
+import { checkModelFiles } from '../io/model-files.js';
+import { integerFlag } from './flags.js';
 
 /**
  * What a selection's roles say: pivot / MIS / fill for d2pruner, whose roles mean that; for the other
@@ -31,13 +35,18 @@ export function runSelectionDemo(write: (line: string) => void = (line) => proce
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run the demo (what `npm start` runs): the shipped testbed VLM, unpruned vs d2pruner at 64 tokens')
+    .description('run the demo (what `npm start` runs): a generated scene, a grounding and a yes/no question, unpruned vs d2pruner, with an overlay PNG')
+    .option('--model <dir>', 'model folder (default: the shipped testbed model)')
+    .option('--budget <n>', 'visual tokens kept by d2pruner', '64')
     .option('--out <dir>', 'folder for the scene and overlay PNGs', 'demo-out')
     .option('--selection', 'run the selection-only demo instead (a synthetic case through every method)')
-    .action(async (flags: { out: string; selection?: boolean }) => {
+    .action(async (flags: { model?: string; budget: string; out: string; selection?: boolean }) => {
       if (flags.selection) return runSelectionDemo();
+      const budget = integerFlag(flags.budget, '--budget');
+      if (budget > 576) throw new ValidationError('--budget', flags.budget, 'must be an integer in [1, 576] (the testbed model has 576 visual tokens)');
+      checkModelFiles(resolve(flags.model ?? TESTBED_MODEL));
       prepareOutputFolder(flags.out);
       const { runTestbedDemo } = await import('../testbed/demo.js');
-      await runTestbedDemo({ model: TESTBED_MODEL, out: flags.out });
+      await runTestbedDemo({ model: flags.model ?? TESTBED_MODEL, out: flags.out, budget });
     });
 }

@@ -10,12 +10,11 @@ export const ALGORITHM_DOC = fileURLToPath(new URL('../../docs/ALGORITHM.md', im
 const EXAMPLES: Record<string, string[]> = {
   select: ['d2pruner select case.json', 'cat case.json | d2pruner select -'],
   'bench select': ['d2pruner bench select --tokens 576 --dim 4096 --budget 64', 'd2pruner bench select --tokens 2880 --dim 3584 --budget 320 --method divprune --json'],
-  demo: ['d2pruner demo', 'd2pruner demo --selection'],
+  demo: ['d2pruner demo', 'd2pruner demo --budget 32 --out demo-32', 'd2pruner demo --selection'],
   flops: ['d2pruner flops --model llava-1.5-7b --budget 64', 'd2pruner flops --config my-model/config.json --budget 0.25 --layer 0'],
   visualize: ['d2pruner visualize --image photo.jpg --prompt "where is the dog?"', 'd2pruner visualize --image photo.jpg --prompt "where is the dog?" --model models/smolvlm --methods d2pruner,fastv --out dog.png'],
   'testbed generate': ['d2pruner testbed generate --seed 1 --count 400 --out data/eval'],
   'testbed prior': ['d2pruner testbed prior --images data/eval/images --out prior-attention.json'],
-  'testbed demo': ['d2pruner testbed demo', 'd2pruner testbed demo --budget 32 --out demo-32'],
   eval: ['d2pruner eval --data data/eval/cases.jsonl --out results', 'd2pruner eval --data data/eval/cases.jsonl --methods none,d2pruner,fastv --budgets 64,32 --mode input --out results-input'],
   generate: ['d2pruner generate --image scene.png --prompt "what colour is the circle?"', 'd2pruner generate --model models/llava --image photo.jpg --prompt "describe it" --method fastv --budget 0.25'],
   calibrate: ['d2pruner calibrate --model models/llava --images calibration/ --out prior.json'],

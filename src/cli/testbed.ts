@@ -1,13 +1,12 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ValidationError } from '../core/errors.js';
 import { stringifyPrior } from '../importance/prior.js';
 import { describePriorBias, formatPriorBias } from '../importance/prior-bias.js';
 import { checkDatasetOutput, writeDataset } from '../testbed/dataset.js';
 import { listImages, priorHeatmap } from './calibrate.js';
 import { writeAtomic } from './files.js';
 import { integerFlag } from './flags.js';
-import { checkOutputFile, prepareOutputFolder } from '../io/folders.js';
+import { checkOutputFile } from '../io/folders.js';
 import { checkModelFiles } from '../io/model-files.js';
 import { TESTBED_MODEL } from './eval.js';
 import { createProgress } from './progress.js';
@@ -113,20 +112,5 @@ export function registerTestbed(program: Command): void {
       writeAtomic(resolve(flags.out).replace(/\.json$/i, '') + '.png', await priorHeatmap(prior));
       process.stdout.write(`wrote ${flags.out} (${prior.provider}, ${prior.imageCount} images)\n`);
       process.stdout.write(`bias: ${formatPriorBias(describePriorBias(prior))}\n`);
-    });
-
-  testbed
-    .command('demo')
-    .description('the shipped model on a generated scene: a grounding and a yes/no question, unpruned vs d2pruner, with an overlay PNG')
-    .option('--model <dir>', 'model folder (default: the shipped testbed model)')
-    .option('--budget <n>', 'visual tokens kept by d2pruner', '64')
-    .option('--out <dir>', 'folder for the scene and overlay PNGs', 'demo-out')
-    .action(async (flags: { model?: string; budget: string; out: string }) => {
-      const budget = parseInteger(flags.budget, '--budget');
-      if (budget < 1 || budget > 576) throw new ValidationError('--budget', flags.budget, 'must be an integer in [1, 576]');
-      checkModelFiles(resolve(flags.model ?? TESTBED_MODEL));
-      prepareOutputFolder(flags.out);
-      const { runTestbedDemo } = await import('../testbed/demo.js');
-      await runTestbedDemo({ model: flags.model ?? TESTBED_MODEL, out: flags.out, budget });
     });
 }

@@ -1,5 +1,5 @@
 /**
- * The shipped-model demo (`d2pruner testbed demo`, meant for `npm start`): one generated scene, one
+ * The shipped-model demo (`d2pruner demo`, what `npm start` runs): one generated scene, one
  * grounding and one yes/no question, answered by the testbed VLM unpruned and with D2Pruner keeping 64 of
  * its 576 visual tokens at decoder layer 2 (`withTokenPruning({ layer: 2 })`, the decoder split
  * automatically), with the prefill time of each, and an overlay PNG of the kept tokens.

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
 
-const COMMANDS = ['select', 'bench select', 'demo', 'flops', 'visualize', 'testbed generate', 'testbed prior', 'testbed demo', 'eval', 'generate', 'calibrate'];
+const COMMANDS = ['select', 'bench select', 'demo', 'flops', 'visualize', 'testbed generate', 'testbed prior', 'eval', 'generate', 'calibrate'];
 
 /** The option entries of a help text: each flag line with its wrapped continuation lines. */
 function optionEntries(help: string): string[] {
@@ -53,11 +53,11 @@ describe('the CLI as a person meets it', () => {
   }, 60_000);
 
   it('uses the same defaults across commands: budget 64, the shipped testbed model', () => {
-    for (const command of ['generate', 'visualize', 'testbed demo']) {
+    for (const command of ['generate', 'visualize', 'demo']) {
       const budget = optionEntries(help(command).stdout).find((e) => e.startsWith('--budget'))!;
       expect(budget, command).toMatch(/\(default: "64"\)/);
     }
-    for (const command of ['generate', 'eval', 'testbed prior', 'testbed demo']) {
+    for (const command of ['generate', 'eval', 'testbed prior', 'demo']) {
       const model = optionEntries(help(command).stdout).find((e) => e.startsWith('--model'))!;
       expect(model, command).toMatch(/\(default: the shipped testbed model\)/);
     }
@@ -76,7 +76,7 @@ describe('the CLI as a person meets it', () => {
     [['generate', '--image', 'x.png', '--prompt', 'p', '--alpha', '0.5abc'], /^d2pruner: --alpha: must be a number \(got "0\.5abc"\)$/],
     [['bench', 'select', '--tokens', '576', '--dim', '8', '--budget', '0x10'], /^d2pruner: --budget: must be an integer ≥ 1 or a fraction in \(0, 1\) \(got "0x10"\)$/],
     [['eval', '--data', 'cases.jsonl', '--budgets', '64,0x10', '--out', 'o'], /^d2pruner: --budgets: must be an integer ≥ 1 \(got "0x10"\)$/],
-    [['testbed', 'demo', '--budget', '0x10'], /^d2pruner: --budget must be a non-negative integer \(got "0x10"\)$/],
+    [['demo', '--budget', '0x10'], /^d2pruner: --budget: must be an integer ≥ 1 \(got "0x10"\)$/],
   ])('names the flag in flag errors: %j', (args, message) => {
     const { code, stderr } = runCli(args);
     expect(stderr.trim()).toMatch(message);

@@ -21,7 +21,7 @@ beforeAll(async () => {
 const folderCommands: [string, () => string[]][] = [
   ['eval', () => ['eval', '--data', join(data, 'cases.jsonl'), '--methods', 'none', '--quiet']],
   ['demo', () => ['demo']],
-  ['testbed demo', () => ['testbed', 'demo']],
+  ['demo --budget', () => ['demo', '--budget', '32']],
 ];
 const fileCommands: [string, () => string[]][] = [
   ['calibrate', () => ['calibrate', '--model', 'models/testbed', '--images', join(data, 'images'), '--quiet']],
