@@ -41,8 +41,12 @@ async function main(argv: string[]): Promise<void> {
     if (error.code === 'EPIPE') process.exit(0);
     reportAndExit(new UsageError(`cannot write to standard output (${error.code ?? error.message})`));
   });
+  let running: Command | undefined;
   try {
     const program = buildProgram();
+    program.hook('preAction', (_program, action) => {
+      running = action;
+    });
     // `d2pruner` or `d2pruner testbed` alone: the help, exit 0 (not an error).
     const bare = bareCommand(program, argv.slice(2));
     if (bare) {
@@ -55,7 +59,7 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = 0;
       return;
     }
-    reportAndExit(error);
+    reportAndExit(error, running);
   }
 }
 

@@ -37,15 +37,15 @@ export function parseMethodSpec(text: string): MethodSpec {
   const label = text.trim();
   const [method, rest] = label.split(':', 2) as [string, string | undefined];
   if (method !== 'none' && !(methodNames as readonly string[]).includes(method)) {
-    throw new ValidationError('--methods', label, `method must be none or one of ${methodNames.join(', ')}`);
+    throw new ValidationError('methods', label, `method must be none or one of ${methodNames.join(', ')}`);
   }
   const options: Record<string, unknown> = {};
   let usePrior = true;
   for (const pair of rest ? rest.split(',') : []) {
     const [key, value] = pair.split('=', 2);
-    if (!key || value === undefined) throw new ValidationError('--methods', label, 'options are written key=value,key=value');
+    if (!key || value === undefined) throw new ValidationError('methods', label, 'options are written key=value,key=value');
     if (key === 'prior') {
-      if (value !== 'none') throw new ValidationError('--methods', label, 'the only prior option is prior=none');
+      if (value !== 'none') throw new ValidationError('methods', label, 'the only prior option is prior=none');
       usePrior = false;
     } else {
       const number = Number(value);
@@ -154,7 +154,7 @@ export function caseImagePath(dataDir: string, image: string): string {
   const path = resolve(root, image);
   const inside = relative(root, path);
   if (isAbsolute(image) || inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
-    throw new ValidationError('--data', image, `case image paths must stay inside the data folder ${root}`);
+    throw new ValidationError('cases', image, `case image paths must stay inside the data folder ${root}`);
   }
   return path;
 }
@@ -183,7 +183,7 @@ export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]
   for (const { spec } of list) if (spec.method !== 'none') validateSelectOptions(selectOptions(spec)); // reject bad options before any case runs
   const layer = options.mode === 'layer' ? (options.layer ?? DEFAULT_LAYER) : 0;
   if (options.mode === 'layer' && (!Number.isInteger(layer) || layer < 1)) {
-    throw new ValidationError('--layer', options.layer, 'must be an integer ≥ 1 in layer mode (use --mode input to prune at the decoder input)');
+    throw new ValidationError('layer', options.layer, 'must be an integer ≥ 1 in layer mode (use mode input to prune at the decoder input)');
   }
   const done = new Map<number, Outcome[]>();
   // Resume only from outcomes computed on the same content: the run key covers the model, prior, settings and
@@ -199,7 +199,7 @@ export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]
   for (let index = 0; index < options.cases.length; index++) {
     const c = options.cases[index]!;
     const imagePath = caseImagePath(options.dataDir, c.image);
-    if (!existsSync(imagePath)) throw new ValidationError('--data', c.image, `image not found in ${options.dataDir}`);
+    if (!existsSync(imagePath)) throw new ValidationError('cases', c.image, `image not found in ${options.dataDir}`);
     const bytes = await readFile(imagePath);
     const hash = caseHash(c, bytes);
     const previous = resumed?.done.get(index);
@@ -210,7 +210,7 @@ export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]
       try {
         image = await transformers.RawImage.read(imagePath);
       } catch (error) {
-        throw new ValidationError('--data', c.image, `is not a readable image (${(error as Error).message})`);
+        throw new ValidationError('cases', c.image, `is not a readable image (${(error as Error).message})`);
       }
       const outcomes = await runner(c, image);
       done.set(index, outcomes);

@@ -24,7 +24,7 @@ export const GROUNDING_IOU = 0.5;
  * Parses a cases file's text (JSON lines; blank lines ignored).
  * @throws ValidationError naming the line when a line is not JSON or lacks a field, or a grounding case has no box.
  */
-export function parseCases(text: string, field = '--data'): EvalCase[] {
+export function parseCases(text: string, field = 'cases'): EvalCase[] {
   const cases: EvalCase[] = [];
   text.split('\n').forEach((line, i) => {
     if (!line.trim()) return;
@@ -55,7 +55,7 @@ export function readCases(path: string): EvalCase[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    throw new ValidationError('--data', path, 'cannot be read');
+    throw new ValidationError('cases', path, 'cannot be read');
   }
   return parseCases(text);
 }

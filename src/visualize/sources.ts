@@ -78,7 +78,7 @@ export async function modelSelections(options: SelectionSourceOptions & { modelD
   try {
     transformers = await import('@huggingface/transformers');
   } catch {
-    throw new ValidationError('--model', options.modelDir, 'needs @huggingface/transformers installed (npm install @huggingface/transformers)');
+    throw new ValidationError('modelDir', options.modelDir, 'needs @huggingface/transformers installed (npm install @huggingface/transformers)');
   }
   const { withTokenPruning } = await import('../adapters/transformers/index.js');
   const dir = resolve(options.modelDir);
@@ -86,7 +86,7 @@ export async function modelSelections(options: SelectionSourceOptions & { modelD
   try {
     config = JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8'));
   } catch {
-    throw new ValidationError('--model', options.modelDir, 'is not a model folder (no readable config.json)');
+    throw new ValidationError('modelDir', options.modelDir, 'is not a model folder (no readable config.json)');
   }
   transformers.env.allowRemoteModels = false;
   const processor = await transformers.AutoProcessor.from_pretrained(dir);
@@ -109,7 +109,7 @@ export async function modelSelections(options: SelectionSourceOptions & { modelD
     await pruned.generate({ ...inputs, max_new_tokens: 1, do_sample: false });
     const report = pruned.lastPruning;
     const picture = report?.images?.[0];
-    if (!picture) throw new ValidationError('--image', options.image, 'produced no visual tokens in this model\'s prompt');
+    if (!picture) throw new ValidationError('image', options.image, 'produced no visual tokens in this model\'s prompt');
     first ??= picture;
     panels.push({ label: method, keep: picture.keep, roles: picture.roles });
     options.onMethod?.(method);

@@ -48,7 +48,7 @@ describe('d2pruner generate', () => {
     expect(fixture.code).toBe(0);
     expect(JSON.parse(fixture.stdout.trim().split('\n').at(-1)!)).toMatchObject({ layer: 1, visualTokens: { before: 36, after: 9 } });
     const cases: [string[], RegExp][] = [
-      [['--model', model, '--budget', '9'], /^layer: must be an integer in \[1, 1\]/],
+      [['--model', model, '--budget', '9'], /^--layer: must be an integer in \[1, 1\]/],
       [['--model', model, '--layer', 'two'], /^--layer: must be an integer ≥ 0/],
       [['--model', model, '--layer', '1', '--importance', 'attention'], /^--importance: applies to --layer 0 only/],
       [['--model', model, '--layer', '1', '--positions', 'compact'], /^--positions: applies to --layer 0 only/],

@@ -139,7 +139,7 @@ describe('layer mode through the automatic split', () => {
 
   it('rejects a layer below 1 and a layer past the decoder, naming the field', async () => {
     const data = await dataset(join(root, 'layer-bad'), 12);
-    await expect(runEval(options(data, { mode: 'layer', layer: 0 }))).rejects.toThrow(/^--layer: must be an integer ≥ 1/);
+    await expect(runEval(options(data, { mode: 'layer', layer: 0 }))).rejects.toThrow(/^layer: must be an integer ≥ 1/);
     await expect(runEval(options(data, { mode: 'layer', layer: 4 }))).rejects.toThrow(/^layer: must be an integer in \[1, 3\]/);
   }, 120_000);
 });
@@ -148,7 +148,7 @@ describe('case image paths', () => {
   it('stay inside the data folder', () => {
     expect(caseImagePath('/data/set', 'images/000001.png')).toBe('/data/set/images/000001.png');
     for (const bad of ['../../../etc/passwd', '/etc/passwd', 'images/../../x.png', '.', '']) {
-      expect(() => caseImagePath('/data/set', bad)).toThrow(/^--data: case image paths must stay inside the data folder/);
+      expect(() => caseImagePath('/data/set', bad)).toThrow(/^cases: case image paths must stay inside the data folder/);
     }
   });
 });

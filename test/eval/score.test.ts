@@ -47,7 +47,7 @@ describe('eval scoring', () => {
       usePrior: true,
     });
     expect(parseMethodSpec('d2pruner:prior=none').usePrior).toBe(false);
-    expect(() => parseMethodSpec('magic')).toThrow(/--methods/);
+    expect(() => parseMethodSpec('magic')).toThrow(/^methods: /);
     expect(() => parseMethodSpec('d2pruner:alpha')).toThrow(/key=value/);
     expect(() => parseMethodSpec('d2pruner:prior=other')).toThrow(/prior=none/);
   });
