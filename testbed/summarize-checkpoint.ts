@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Outcome } from '../src/eval/checkpoint.js';
 import { accuracyPlot, markdownTable, pairedCounts, pairedTable } from '../src/eval/report.js';
-import type { ResultRow, TimingRow } from '../src/eval/run.js';
+import { summarizeOutcomes } from '../src/eval/run.js';
 import { readCases } from '../src/eval/score.js';
 
 const [casesFile, checkpoint, out, note = '', metaFile] = process.argv.slice(2);
@@ -29,25 +29,7 @@ while (done.has(n)) n++;
 const used = cases.slice(0, n);
 const outcomes = used.map((_, i) => done.get(i)!);
 const settings = outcomes[0]!.map((o) => ({ label: o.label, budget: o.budget }));
-const tasks = [...new Set(used.map((c) => c.task))];
-const rows: ResultRow[] = [];
-const timing: TimingRow[] = [];
-for (const { label, budget } of settings) {
-  let ms = 0;
-  for (const task of tasks) {
-    let right = 0;
-    let count = 0;
-    used.forEach((c, i) => {
-      if (c.task !== task) return;
-      const o = outcomes[i]!.find((x) => x.label === label && x.budget === budget)!;
-      count++;
-      right += o.right ? 1 : 0;
-    });
-    rows.push({ method: label, budget, task, accuracy: right / count, n: count });
-  }
-  for (const list of outcomes) ms += list.find((x) => x.label === label && x.budget === budget)!.ms;
-  timing.push({ method: label, budget, prefillMs: ms / n });
-}
+const { rows, timing } = summarizeOutcomes(used, settings, done);
 const labels = [...new Set(settings.map((s) => s.label))];
 const budgets = [...new Set(settings.map((s) => s.budget).filter((b) => b !== 'all'))];
 const paired = pairedCounts(outcomes, 'd2pruner', labels.filter((l) => l !== 'none' && l !== 'd2pruner'), budgets);

@@ -219,7 +219,7 @@ export async function runEval(options: EvalOptions): Promise<{ rows: ResultRow[]
     count++;
     options.onProgress?.(count);
   }
-  return summarize(options.cases, list, done);
+  return summarizeOutcomes(options.cases, list.map(({ spec, budget }) => ({ label: spec.label, budget })), done);
 }
 
 type Runner = (c: EvalCase, image: unknown) => Promise<Outcome[]>;
@@ -267,11 +267,21 @@ async function modelRunner(options: EvalOptions, list: ReturnType<typeof setting
   };
 }
 
-function summarize(cases: EvalCase[], list: ReturnType<typeof settings>, done: Map<number, Outcome[]>) {
+/**
+ * Accuracy per setting and task, and the mean time per setting, from the per-case outcomes of finished cases
+ * (`done`: case index → outcomes; a case not in it is left out). Shared by `runEval` and the tools that
+ * rebuild tables from an interrupted run's checkpoint.
+ */
+export function summarizeOutcomes(
+  cases: readonly EvalCase[],
+  list: readonly { label: string; budget: number | 'all' }[],
+  done: ReadonlyMap<number, Outcome[]>,
+): { rows: ResultRow[]; timing: TimingRow[]; outcomes: Outcome[][] } {
   const tasks = [...new Set(cases.map((c) => c.task))];
   const rows: ResultRow[] = [];
   const timing: TimingRow[] = [];
-  for (const { spec, budget } of list) {
+  for (const spec of list) {
+    const { budget } = spec;
     let ms = 0;
     let runs = 0;
     for (const task of tasks) {
