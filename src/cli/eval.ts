@@ -1,6 +1,5 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
 import { accuracyPlot, markdownTable, pairedCounts, pairedTable } from '../eval/report.js';
@@ -11,9 +10,10 @@ import { checkModelFiles } from '../io/model-files.js';
 import { readPriorFile, writeAtomic } from './files.js';
 import { DTYPE_HELP, dtypeFlag, integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
+import { testbedModelDir } from '../testbed/model-dir.js';
 
-/** The shipped testbed model, relative to the package root (src/cli/ and dist/cli/ alike). */
-export const TESTBED_MODEL = fileURLToPath(new URL('../../models/testbed', import.meta.url));
+/** The shipped testbed model (the same folder `d2pruner/node` exports as testbedModelDir()). */
+export const TESTBED_MODEL = testbedModelDir();
 
 const DEFAULT_METHODS = 'none,d2pruner,fastv,divprune,dart,cdpruner,visionzip,random,uniform';
 

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
 import {
@@ -13,9 +13,10 @@ import {
 } from '../flops.js';
 import { UsageError } from './errors.js';
 import { numberFlag } from './flags.js';
+import { testbedModelDir } from '../testbed/model-dir.js';
 
 /** The shipped testbed model's config, relative to the package root (src/cli/ and dist/cli/ alike). */
-const TESTBED_CONFIG = fileURLToPath(new URL('../../models/testbed/config.json', import.meta.url));
+const TESTBED_CONFIG = join(testbedModelDir(), 'config.json');
 
 interface FlopsFlags {
   model?: string;
