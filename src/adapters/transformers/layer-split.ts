@@ -13,11 +13,10 @@
  */
 import { splitDecoderGraph, SPLIT_TENSORS, type DecoderSplit } from '../../onnx/split-decoder-graph.js';
 import { ValidationError } from '../../core/errors.js';
-import { float16StorageToFloat32 } from '../../core/float16.js';
 import { resolveBudget } from '../../core/validate.js';
 import { select } from '../../select.js';
 import { imagePrior, type ResolvedOptions } from './options.js';
-import { combineImages, locateBatch, scorePrefill } from './prefill.js';
+import { combineImages, locateBatch, scorePrefill, toFloat32 } from './prefill.js';
 import type { FamilyAdapter, ImagePruning, PruningReport, TensorLike, VisionLanguageModelLike } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- ONNX Runtime objects come from the host's transformers.js */
@@ -154,12 +153,6 @@ export interface LayerDecodeState {
   delta: bigint;
   /** Position axes: 1, or 3 for M-RoPE. */
   axes: number;
-}
-
-function float32(tensor: TensorLike): Float32Array {
-  if (tensor.type === 'float32') return tensor.data as Float32Array;
-  if (tensor.type === 'float16') return float16StorageToFloat32(tensor.data as unknown as Uint16Array);
-  return tensor.to!('float32').data as Float32Array;
 }
 
 function ortOf(tensor: any): any {
@@ -307,8 +300,8 @@ export async function layerPrunedPrefill(
   };
   const prefixMask = BigInt64Array.from(attentionMask.data as BigInt64Array);
   const hiddenOut = new Tensor(before[SPLIT_TENSORS.hidden]);
-  const attention = float32(new Tensor(before[SPLIT_TENSORS.attention]));
-  const hidden = float32(hiddenOut);
+  const attention = toFloat32(new Tensor(before[SPLIT_TENSORS.attention]));
+  const hidden = toFloat32(hiddenOut);
   const width = hiddenOut.dims[2]!;
 
   const keepSequence = new Uint8Array(length).fill(1);

@@ -38,7 +38,8 @@ function visionKwargs(modelInputs: ModelInputs): ModelInputs {
   return rest;
 }
 
-function toFloat32(tensor: TensorLike): Float32Array {
+/** A float tensor's values as float32 (float16 storage decoded; other types through `Tensor.to`). */
+export function toFloat32(tensor: TensorLike): Float32Array {
   if (tensor.type === 'float32') return tensor.data as Float32Array;
   if (tensor.type === 'float16') return float16StorageToFloat32(tensor.data as Uint16Array);
   if (!tensor.to) throw new Error(`cannot convert a ${tensor.type} tensor to float32`);
