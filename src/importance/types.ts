@@ -6,11 +6,14 @@ export interface ImportanceContext {
   row: number;
   /** Index of the image in the prompt (0-based, in sequence order). */
   image: number;
-  /** The image's visual-token features as they enter the language model (projector output), N×D row-major. */
+  /**
+   * The image's visual-token features as they enter the language model (projector output), N×D row-major.
+   * Read-only: usually a view of the model's merged embeddings, so writing to it would change the prompt.
+   */
   features: Float32Array;
   /** [N, D]. */
   dims: readonly [number, number];
-  /** The prompt's own text-token embeddings (template and special tokens excluded), T×D row-major. */
+  /** The prompt's own text-token embeddings (template and special tokens excluded), T×D row-major. Read-only. */
   textEmbeddings: Float32Array;
   /** [T, D]. */
   textDims: readonly [number, number];
