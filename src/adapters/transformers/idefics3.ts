@@ -20,6 +20,11 @@ export const idefics3: FamilyAdapter = {
     imagesFirst: false,
     processorOptions: () => ({}),
   },
+  // Idefics3ForConditionalGeneration extends LlavaForConditionalGeneration: its merge reads image_token_index first.
+  mergeTokenId: (model) => {
+    const config = model.config as { image_token_index?: number; image_token_id?: number };
+    return config.image_token_index ?? config.image_token_id;
+  },
   locateImages(model: VisionLanguageModelLike, row: BigInt64Array): ImageSpan[] {
     const config = model.config as { image_token_id?: number; image_token_index?: number };
     const imageTokenId = config.image_token_id ?? config.image_token_index;

@@ -28,6 +28,11 @@ export const llava: FamilyAdapter = {
     // FastVLM's chat template already writes every special token; its recipe tokenizes without adding more.
     processorOptions: (modelType) => (modelType === 'llava_qwen2' ? { add_special_tokens: false } : {}),
   },
+  // LlavaForConditionalGeneration (and FastVLM's LlavaQwen2ForCausalLM) merge at image_token_index ?? image_token_id.
+  mergeTokenId: (model) => {
+    const config = model.config as { image_token_index?: number; image_token_id?: number };
+    return config.image_token_index ?? config.image_token_id;
+  },
   locateImages(model: VisionLanguageModelLike, row: BigInt64Array, modelInputs: Record<string, unknown>): ImageSpan[] {
     const config = model.config as { image_token_index?: number; image_token_id?: number };
     const imageTokenId = config.image_token_index ?? config.image_token_id;

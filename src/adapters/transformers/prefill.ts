@@ -11,6 +11,7 @@ import type { ImportanceContext } from '../../importance/types.js';
 import { select } from '../../select.js';
 import type { DecodeState } from './decode.js';
 import { cumsumPositions, gatherKept } from './gather.js';
+import { mergeImageFeatures } from './merge.js';
 import { imagePrior, type ResolvedOptions } from './options.js';
 import { configSpecialIds } from './prompt-text.js';
 import type { FamilyAdapter, ImagePruning, ImageSpan, ModelInputs, PruningReport, TensorCtor, TensorLike, VisionLanguageModelLike } from './types.js';
@@ -124,13 +125,12 @@ export async function scorePrefill(
   const kwargs = visionKwargs(modelInputs);
   const textEmbeds = await model.encode_text({ input_ids: inputIds, ...kwargs });
   const imageFeatures = await model.encode_image({ ...kwargs });
-  const merged = model._merge_input_ids_with_image_features({
+  const embeds = mergeImageFeatures(model, family, {
     image_features: matchFloatType(imageFeatures, textEmbeds),
     inputs_embeds: textEmbeds,
     input_ids: inputIds,
     attention_mask: attentionMask,
   });
-  const embeds = merged.inputs_embeds;
   const hidden = embeds.dims[2]!;
   const embedFloat = toFloat32(embeds);
   const maskData = attentionMask.data as BigInt64Array;
@@ -180,16 +180,14 @@ export async function scorePrefill(
       }
     }
     const textPositions = Int32Array.from(textPositionList);
-    const textEmbeddings = new Float32Array(textPositions.length * hidden);
-    textPositions.forEach((p, t) => textEmbeddings.set(embedFloat.subarray((base + p) * hidden, (base + p + 1) * hidden), t * hidden));
+    const textEmbeddings = rowsOf(embedFloat, hidden, base, textPositions);
 
     const rowImportances: Float32Array[] = [];
     const rowFeatures: Float32Array[] = [];
     for (let i = 0; i < rowImages.length; i++) {
       const image = rowImages[i]!;
       const tokens = image.positions.length;
-      const imageFeatures = new Float32Array(tokens * hidden);
-      image.positions.forEach((p, t) => imageFeatures.set(embedFloat.subarray((base + p) * hidden, (base + p + 1) * hidden), t * hidden));
+      const imageFeatures = rowsOf(embedFloat, hidden, base, image.positions);
       const ctx: ImportanceContext = {
         row: b,
         image: i,
@@ -212,6 +210,22 @@ export async function scorePrefill(
     features.push(rowFeatures);
   }
   return { images, importances, features, hidden, embeds, embedFloat, attentionMask, fullPositions, importanceMs };
+}
+
+/**
+ * Rows `base + p` (p in `positions`) of a row-major matrix of width `width`: a view when the positions are
+ * consecutive (an image's tokens usually are), else a copy. Nothing downstream writes to features.
+ */
+function rowsOf(matrix: Float32Array, width: number, base: number, positions: Int32Array): Float32Array {
+  const count = positions.length;
+  if (count === 0) return new Float32Array(0);
+  const first = positions[0]!;
+  let consecutive = true;
+  for (let t = 1; t < count && consecutive; t++) consecutive = positions[t] === first + t;
+  if (consecutive) return matrix.subarray((base + first) * width, (base + first + count) * width);
+  const rows = new Float32Array(count * width);
+  for (let t = 0; t < count; t++) rows.set(matrix.subarray((base + positions[t]!) * width, (base + positions[t]! + 1) * width), t * width);
+  return rows;
 }
 
 /**

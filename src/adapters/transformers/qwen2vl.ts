@@ -19,6 +19,8 @@ export const qwen2vl: FamilyAdapter = {
     imagesFirst: false,
     processorOptions: () => ({}),
   },
+  // Qwen2VLForConditionalGeneration (and Qwen2.5-VL) merge at config.image_token_id.
+  mergeTokenId: (model) => (model.config as { image_token_id?: number }).image_token_id,
   locateImages(model: VisionLanguageModelLike, row: BigInt64Array, modelInputs: Record<string, unknown>, imageOffset = 0): ImageSpan[] {
     const config = model.config as { image_token_id?: number; vision_config?: { spatial_merge_size?: number } };
     if (config.image_token_id === undefined) throw new Error('config.json of this Qwen-VL model names no image_token_id');

@@ -166,6 +166,11 @@ export interface FamilyAdapter {
     modelInputs: Record<string, unknown>,
     imageOffset?: number,
   ): ImageSpan[];
+  /**
+   * The token id transformers.js's stock merge scatters image features into for this family's classes (the
+   * fast merge of merge.ts uses it; without it the host's own merge runs).
+   */
+  mergeTokenId?(model: VisionLanguageModelLike): number | undefined;
   /** Token ids that are template markers around images, excluded from the prompt text. */
   markerIds?(model: VisionLanguageModelLike, row: BigInt64Array, images: readonly ImageSpan[]): Iterable<bigint>;
   /** How this family's prompts carry images (used by the prompt builder, prompt.ts). */
