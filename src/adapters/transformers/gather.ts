@@ -92,3 +92,19 @@ export function cumsumPositions(mask: ArrayLike<bigint>, start: number, length: 
   }
   return out;
 }
+
+/**
+ * Rows `base + p` (p in `positions`) of a row-major matrix of width `width`: a view when the positions are
+ * consecutive (an image's tokens usually are), else a copy. Nothing downstream writes to features.
+ */
+export function rowsOf(matrix: Float32Array, width: number, base: number, positions: Int32Array): Float32Array {
+  const count = positions.length;
+  if (count === 0) return new Float32Array(0);
+  const first = positions[0]!;
+  let consecutive = true;
+  for (let t = 1; t < count && consecutive; t++) consecutive = positions[t] === first + t;
+  if (consecutive) return matrix.subarray((base + first) * width, (base + first + count) * width);
+  const rows = new Float32Array(count * width);
+  for (let t = 0; t < count; t++) rows.set(matrix.subarray((base + positions[t]!) * width, (base + positions[t]! + 1) * width), t * width);
+  return rows;
+}

@@ -16,7 +16,8 @@ import { ValidationError } from '../../core/errors.js';
 import { resolveBudget } from '../../core/validate.js';
 import { select } from '../../select.js';
 import { imagePrior, type ResolvedOptions } from './options.js';
-import { combineImages, locateBatch, scorePrefill, toFloat32 } from './prefill.js';
+import { rowsOf } from './gather.js';
+import { combineImages, locateBatch, scorePrefill, toFloat32, type ScoredPrefill } from './prefill.js';
 import type { FamilyAdapter, ImagePruning, PruningReport, TensorLike, VisionLanguageModelLike } from './types.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- ONNX Runtime objects come from the host's transformers.js */
@@ -207,6 +208,7 @@ interface SharedPrefix {
   attentionMask: TensorLike;
   before: Record<string, any>;
   importanceMs: number;
+  timings: ScoredPrefill['timings'];
 }
 
 /**
@@ -231,14 +233,14 @@ async function sharedPrefix(
   images: ReturnType<typeof locateBatch>['images'],
   Tensor: TensorCtor,
   length: number,
-): Promise<SharedPrefix> {
+): Promise<SharedPrefix & { reused: boolean }> {
   const inputIds = (modelInputs.input_ids as TensorLike).data as BigInt64Array;
   const pixels = (modelInputs.pixel_values as TensorLike | undefined)?.data as object | undefined;
   let perSplit = sharedPrefixes.get(sessions);
   if (!perSplit) sharedPrefixes.set(sessions, (perSplit = new WeakMap()));
   const known = pixels ? perSplit.get(pixels) : undefined;
   const givenMask = (modelInputs.attention_mask as TensorLike | undefined)?.data as BigInt64Array | undefined;
-  if (known && sameValues(known.inputIds, inputIds) && (!givenMask || sameValues(known.mask, givenMask))) return known;
+  if (known && sameValues(known.inputIds, inputIds) && (!givenMask || sameValues(known.mask, givenMask))) return { ...known, reused: true };
 
   // Embeddings, vision encoder and merge; the importance comes from the prefix below, not from here.
   const scored = await scorePrefill(model, family, { importance: null, excludeIds: new Set(), attentionOutput: undefined }, originalForward, modelInputs, images);
@@ -261,9 +263,10 @@ async function sharedPrefix(
     attentionMask,
     before,
     importanceMs: performance.now() - importanceStarted,
+    timings: { ...scored.timings, scoringDecoderMs: performance.now() - importanceStarted },
   };
   if (pixels) perSplit.set(pixels, entry);
-  return entry;
+  return { ...entry, reused: false };
 }
 
 /**
@@ -292,6 +295,7 @@ export async function layerPrunedPrefill(
 
   const shared = await sharedPrefix(model, family, sessions, originalForward, modelInputs, images, Tensor, length);
   const { fullPositions, attentionMask, before, importanceMs } = shared;
+  const scoringStarted = performance.now();
   const mrope = fullPositions.length === 3;
   const positionTensor = (values: BigInt64Array[], n: number) => {
     const data = new BigInt64Array(values.length * n);
@@ -303,16 +307,18 @@ export async function layerPrunedPrefill(
   const attention = toFloat32(new Tensor(before[SPLIT_TENSORS.attention]));
   const hidden = toFloat32(hiddenOut);
   const width = hiddenOut.dims[2]!;
+  let scoringMs = performance.now() - scoringStarted;
 
   const keepSequence = new Uint8Array(length).fill(1);
   const merged = new Map<number, Float32Array>();
   const reports: ImagePruning[] = [];
   images[0]!.forEach((image, i) => {
     const tokens = image.positions.length;
+    const rowStarted = performance.now();
     const importance = Float32Array.from(image.positions, (p) => Math.max(0, attention[p]!));
-    const features = new Float32Array(tokens * width);
-    image.positions.forEach((p, t) => features.set(hidden.subarray(p * width, (p + 1) * width), t * width));
+    const features = rowsOf(hidden, width, 0, image.positions);
     const started = performance.now();
+    scoringMs += started - rowStarted;
     const selection = select(
       { features, dims: [tokens, width], importance, prior: priors[i], grid: image.grid, budget: budgets[i]! },
       { method: options.method, ...options.methodOptions } as never,
@@ -326,6 +332,7 @@ export async function layerPrunedPrefill(
     reports.push({ row: 0, before: tokens, after: selection.keep.length, keep: selection.keep, roles: selection.roles, importance, grid: image.grid, tokenPositions: image.positions, selectMs });
   });
 
+  const gatherStarted = performance.now();
   const kept: number[] = [];
   for (let j = 0; j < length; j++) if (keepSequence[j]) kept.push(j);
   const n = kept.length;
@@ -343,30 +350,38 @@ export async function layerPrunedPrefill(
   }
   const suffixMask = BigInt64Array.from(kept, (p) => prefixMask[p]!);
   const keptPositions = fullPositions.map((axis) => BigInt64Array.from(kept, (p) => axis[p]!));
-  const after = await run(sessions.suffix, {
+  const suffixInputs = {
     [SPLIT_TENSORS.hidden]: keptHidden,
     attention_mask: new Tensor('int64', suffixMask, [1, n]),
     position_ids: positionTensor(keptPositions, n),
     num_logits_to_keep: logitsToKeep(Tensor, modelInputs),
     ...emptyPast(Tensor, sessions.suffix, 1),
-  });
+  };
+  const decoderStarted = performance.now();
+  const gatherMs = decoderStarted - gatherStarted;
+  const after = await run(sessions.suffix, suffixInputs);
+  const decoderMs = performance.now() - decoderStarted;
 
   let maxPosition = -1n;
   for (const axis of fullPositions) for (let j = 0; j < length; j++) if (prefixMask[j] !== 0n && axis[j]! > maxPosition) maxPosition = axis[j]!;
   const delta = maxPosition + 1n - BigInt(length);
   if (mrope) modelInputs.rope_deltas = new Tensor('int64', BigInt64Array.from([delta]), [1, 1]);
 
+  const selected = combineImages(reports);
   const report: PruningReport = {
     method: options.method,
     positions: 'original',
     layer: options.layer,
     importance: 'attention',
     batch: 1,
-    ...combineImages(reports),
+    ...selected,
     importanceMs,
     prefillMs: 0,
     sequence: { before: length, after: n },
     images: reports,
+    timings: shared.reused
+      ? { textEmbedMs: 0, visionMs: 0, mergeMs: 0, scoringDecoderMs: 0, scoringMs, selectMs: selected.selectMs, gatherMs, decoderMs, overheadMs: 0, reused: true }
+      : { ...shared.timings, scoringMs: shared.timings.scoringMs + scoringMs, selectMs: selected.selectMs, gatherMs, decoderMs, overheadMs: 0, reused: false },
   };
   return { outputs: wrapOutputs(Tensor, before, after), state: { sessions, prefixMask, suffixMask, delta, axes: fullPositions.length }, report };
 }

@@ -10,11 +10,11 @@ import { attentionRowProvider, callbackProvider, promptRelevanceProvider, scoreI
 import type { ImportanceContext } from '../../importance/types.js';
 import { select } from '../../select.js';
 import type { DecodeState } from './decode.js';
-import { cumsumPositions, gatherKept } from './gather.js';
+import { cumsumPositions, gatherKept, rowsOf } from './gather.js';
 import { mergeImageFeatures } from './merge.js';
 import { imagePrior, type ResolvedOptions } from './options.js';
 import { configSpecialIds } from './prompt-text.js';
-import type { FamilyAdapter, ImagePruning, ImageSpan, ModelInputs, PruningReport, TensorCtor, TensorLike, VisionLanguageModelLike } from './types.js';
+import type { FamilyAdapter, ImagePruning, ImageSpan, ModelInputs, PrefillTimings, PruningReport, TensorCtor, TensorLike, VisionLanguageModelLike } from './types.js';
 
 export interface PrefillResult {
   outputs: Record<string, unknown>;
@@ -78,6 +78,8 @@ export interface ScoredPrefill {
   /** Unpruned positions per axis (1 axis, or 3 for M-RoPE), each B·L long (row-major). */
   fullPositions: BigInt64Array[];
   importanceMs: number;
+  /** Times of the steps run here (ms). */
+  timings: Pick<PrefillTimings, 'textEmbedMs' | 'visionMs' | 'mergeMs' | 'scoringDecoderMs' | 'scoringMs'>;
 }
 
 /** Finds the images of every row of a batch (no session runs). */
@@ -123,8 +125,13 @@ export async function scorePrefill(
     (modelInputs.attention_mask as TensorLike | undefined) ??
     new Tensor('int64', new BigInt64Array(batch * length).fill(1n), [batch, length]);
   const kwargs = visionKwargs(modelInputs);
+  let started = performance.now();
   const textEmbeds = await model.encode_text({ input_ids: inputIds, ...kwargs });
+  const textEmbedMs = performance.now() - started;
+  started = performance.now();
   const imageFeatures = await model.encode_image({ ...kwargs });
+  const visionMs = performance.now() - started;
+  started = performance.now();
   const embeds = mergeImageFeatures(model, family, {
     image_features: matchFloatType(imageFeatures, textEmbeds),
     inputs_embeds: textEmbeds,
@@ -133,6 +140,7 @@ export async function scorePrefill(
   });
   const hidden = embeds.dims[2]!;
   const embedFloat = toFloat32(embeds);
+  const mergeMs = performance.now() - started;
   const maskData = attentionMask.data as BigInt64Array;
 
   let fullPositions: BigInt64Array[];
@@ -151,8 +159,11 @@ export async function scorePrefill(
   }
 
   let provider: ImportanceProvider | null = null;
+  let scoringDecoderMs = 0;
   if (options.importance === 'attention') {
+    started = performance.now();
     const rows = await decoderAttention(model, originalForward, modelInputs, embeds, attentionMask, fullPositions, options.attentionOutput!);
+    scoringDecoderMs = performance.now() - started;
     provider = attentionRowProvider(rows, length);
   } else if (typeof options.importance === 'function') {
     provider = callbackProvider(options.importance);
@@ -201,31 +212,26 @@ export async function scorePrefill(
         grid: image.grid,
         modelType: model.config.model_type,
       };
-      const started = performance.now();
+      const scoreStarted = performance.now();
       rowImportances.push(provider ? await scoreImage(provider, ctx) : new Float32Array(0));
-      importanceMs += performance.now() - started;
+      importanceMs += performance.now() - scoreStarted;
       rowFeatures.push(imageFeatures);
     }
     importances.push(rowImportances);
     features.push(rowFeatures);
   }
-  return { images, importances, features, hidden, embeds, embedFloat, attentionMask, fullPositions, importanceMs };
-}
-
-/**
- * Rows `base + p` (p in `positions`) of a row-major matrix of width `width`: a view when the positions are
- * consecutive (an image's tokens usually are), else a copy. Nothing downstream writes to features.
- */
-function rowsOf(matrix: Float32Array, width: number, base: number, positions: Int32Array): Float32Array {
-  const count = positions.length;
-  if (count === 0) return new Float32Array(0);
-  const first = positions[0]!;
-  let consecutive = true;
-  for (let t = 1; t < count && consecutive; t++) consecutive = positions[t] === first + t;
-  if (consecutive) return matrix.subarray((base + first) * width, (base + first + count) * width);
-  const rows = new Float32Array(count * width);
-  for (let t = 0; t < count; t++) rows.set(matrix.subarray((base + positions[t]!) * width, (base + positions[t]! + 1) * width), t * width);
-  return rows;
+  return {
+    images,
+    importances,
+    features,
+    hidden,
+    embeds,
+    embedFloat,
+    attentionMask,
+    fullPositions,
+    importanceMs,
+    timings: { textEmbedMs, visionMs, mergeMs, scoringDecoderMs, scoringMs: importanceMs },
+  };
 }
 
 /**
@@ -311,6 +317,7 @@ export async function prunedPrefill(
     keptRows.push(kept);
   }
 
+  const gatherStarted = performance.now();
   // Gather the kept sequence of every row, left-padded to the longest: embeddings, mask and positions.
   // Rows are copied in the session's own dtype; merged features (visionzip) are float32 and, for a
   // half-precision model, the pruned embeddings are assembled in float32 and converted once.
@@ -338,22 +345,28 @@ export async function prunedPrefill(
   const positionIds = new Tensor('int64', positionData, family.mrope ? [3, batch, newLength] : [batch, newLength]);
   if (family.mrope) modelInputs.rope_deltas = new Tensor('int64', BigInt64Array.from(delta), [batch, 1]);
 
-  const outputs = await originalForward.call(model, {
+  const decoderInputs = {
     ...modelInputs,
     inputs_embeds: newEmbeds,
     attention_mask: new Tensor('int64', newMask, [batch, newLength]),
     position_ids: positionIds,
-  });
+  };
+  const decoderStarted = performance.now();
+  const gatherMs = decoderStarted - gatherStarted;
+  const outputs = await originalForward.call(model, decoderInputs);
+  const decoderMs = performance.now() - decoderStarted;
+  const selected = combineImages(reports);
 
   const report: PruningReport = {
     method: options.method,
     positions: options.positions,
     batch,
-    ...combineImages(reports),
+    ...selected,
     importanceMs: scored.importanceMs,
     prefillMs: 0,
     sequence: { before: length, after: newLength },
     images: reports,
+    timings: { ...scored.timings, selectMs: selected.selectMs, gatherMs, decoderMs, overheadMs: 0, reused: false },
   };
   return { outputs, state: { delta, mask: newMask, prefillLength: newLength, removed: length - newLength }, report };
 }
@@ -387,6 +400,13 @@ async function decoderAttention(
   const attention = outputs[outputName] as TensorLike | undefined;
   if (!attention) throw new Error(`the decoder returned no "${outputName}" output`);
   return lastTokenAttention(toFloat32(attention), attention.dims, batch, length);
+}
+
+/** Sets `prefillMs` and the overhead it implies (the prefill's time outside the model's sessions). */
+export function finishTimings(report: PruningReport, prefillMs: number): void {
+  report.prefillMs = prefillMs;
+  const t = report.timings;
+  t.overheadMs = Math.max(0, prefillMs - t.textEmbedMs - t.visionMs - t.scoringDecoderMs - t.decoderMs);
 }
 
 /**

@@ -9,7 +9,7 @@ import { cacheTensor, continuePrunedCache, type PrunedCache } from './continuati
 import { decodeInputs, type DecodeState } from './decode.js';
 import { layerDecode, layerPrunedPrefill, resolveLayer, type LayerDecodeState } from './layer-split.js';
 import { resolveOptions } from './options.js';
-import { prunedPrefill } from './prefill.js';
+import { finishTimings, prunedPrefill } from './prefill.js';
 import type { FamilyAdapter, ModelInputs, PrunedModel, PruningReport, TensorLike, TokenPruningOptions, VisionLanguageModelLike } from './types.js';
 
 /**
@@ -51,7 +51,7 @@ export function wrapModel<M extends object>(model: M, family: FamilyAdapter, opt
             if (result) {
               prefills++;
               layerStates.set(modelInputs, result.state);
-              result.report.prefillMs = performance.now() - started;
+              finishTimings(result.report, performance.now() - started);
               lastPruning = result.report;
               return result.outputs;
             }
@@ -65,7 +65,7 @@ export function wrapModel<M extends object>(model: M, family: FamilyAdapter, opt
           const result = await prunedPrefill(this, family, resolved, originalForward, modelInputs);
           prefills++;
           states.set(modelInputs, result.state);
-          result.report.prefillMs = performance.now() - started;
+          finishTimings(result.report, performance.now() - started);
           lastPruning = result.report;
           const present = cacheTensor(result.outputs);
           if (present) cacheStates.set(present, result.state);

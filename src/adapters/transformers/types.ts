@@ -126,6 +126,44 @@ export interface PruningReport {
   sequence: { before: number; after: number };
   /** Per image, in sequence order. */
   images: ImagePruning[];
+  /** Where the prefill's time went, step by step. */
+  timings: PrefillTimings;
+}
+
+/**
+ * Where a pruned prefill's time went (ms), measured around the wrapper's own steps. The model's sessions are
+ * `textEmbedMs`, `visionMs`, `scoringDecoderMs` and `decoderMs`; `overheadMs` is the rest of the prefill, the
+ * time pruning spends in JavaScript (merge, importance, selection, gather, bookkeeping). A caller that times
+ * the first token gets the whole overhead as TTFT − visionMs − scoringDecoderMs − decoderMs (plus the
+ * host's own generate() setup and sampling, which the unpruned model pays too).
+ */
+export interface PrefillTimings {
+  /** The prompt's text embeddings (the embed_tokens session). */
+  textEmbedMs: number;
+  /** The vision encoder. */
+  visionMs: number;
+  /** Image features merged into the embeddings. */
+  mergeMs: number;
+  /**
+   * Decoder runs made for the importance: layers < K on the whole prompt (layer K), or the unpruned run of
+   * `importance: 'attention'`; 0 for prompt relevance and callbacks.
+   */
+  scoringDecoderMs: number;
+  /** Importance computed in JavaScript: prompt relevance, a callback, reading the attention row. */
+  scoringMs: number;
+  /** Selection, all images (the report's `selectMs`). */
+  selectMs: number;
+  /** Gathering the kept tokens (embeddings or hidden states, mask, positions) into the decoder's inputs. */
+  gatherMs: number;
+  /** The decoder on the kept tokens: the whole decoder, or layers ≥ K. */
+  decoderMs: number;
+  /** prefillMs − textEmbedMs − visionMs − scoringDecoderMs − decoderMs. */
+  overheadMs: number;
+  /**
+   * True when the embeddings, the vision encoder and layers < K came from an earlier prefill of the same
+   * prompt and pixel buffer (layer K, e.g. an evaluation trying several budgets): their times are then 0.
+   */
+  reused: boolean;
 }
 
 /** A model wrapped by {@link withTokenPruning}: the same API, pruning inside `forward`. */

@@ -216,6 +216,34 @@ export function recordSessions(model: any, names: string[] = ['decoder_model_mer
   };
 }
 
+/** Times every run of each session of a model (total ms and runs per session name); `restore()` puts `run` back. */
+export function timeSessions(model: any) {
+  const totals = new Map<string, { ms: number; count: number }>();
+  const originals = new Map<string, any>();
+  for (const [name, session] of Object.entries(model.sessions as Record<string, any>)) {
+    const original = session.run;
+    originals.set(name, original);
+    session.run = async function (...args: unknown[]) {
+      const started = performance.now();
+      try {
+        return await original.apply(this, args);
+      } finally {
+        const entry = totals.get(name) ?? { ms: 0, count: 0 };
+        entry.ms += performance.now() - started;
+        entry.count++;
+        totals.set(name, entry);
+      }
+    };
+  }
+  return {
+    ms: (name: string) => totals.get(name)?.ms ?? 0,
+    count: (name: string) => totals.get(name)?.count ?? 0,
+    restore() {
+      for (const [name, original] of originals) model.sessions[name].run = original;
+    },
+  };
+}
+
 /** Counts runs of every session of a model; `restore()` puts `run` back. */
 export function countSessionRuns(model: any) {
   let count = 0;

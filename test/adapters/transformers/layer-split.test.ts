@@ -107,13 +107,20 @@ describe('withTokenPruning(…, { layer }) on the testbed model', () => {
     const decoder = TESTBED_DECODER;
     const first = withTokenPruning(model, { method: 'fastv', budget: 32, layer: 2, decoder });
     const second = withTokenPruning(model, { method: 'd2pruner', budget: 64, layer: 2, decoder });
-    await first.generate({ ...inputs, max_new_tokens: 1, do_sample: false });
-    const reused = await second.generate({ ...inputs, max_new_tokens: 4, do_sample: false });
+    // A pixel buffer no earlier test used, so that the first run computes layers < K and the second reuses them.
+    const own = { ...inputs, pixel_values: new Tensor('float32', Float32Array.from(inputs.pixel_values.data), inputs.pixel_values.dims) };
+    await first.generate({ ...own, max_new_tokens: 1, do_sample: false });
+    const reused = await second.generate({ ...own, max_new_tokens: 4, do_sample: false });
     const reusedKeep = Array.from(second.lastPruning!.keep);
+    expect(first.lastPruning!.timings).toMatchObject({ reused: false });
+    expect(first.lastPruning!.timings.scoringDecoderMs).toBeGreaterThan(0); // layers 0–1 on the whole prompt
+    expect(second.lastPruning!.timings).toMatchObject({ reused: true, textEmbedMs: 0, visionMs: 0, scoringDecoderMs: 0 });
+    expect(second.lastPruning!.timings.decoderMs).toBeGreaterThan(0);
     // Fresh pixel values (another buffer): nothing to reuse.
     const fresh = { ...inputs, pixel_values: new Tensor('float32', Float32Array.from(inputs.pixel_values.data), inputs.pixel_values.dims) };
     const again = await second.generate({ ...fresh, max_new_tokens: 4, do_sample: false });
     expect(reusedKeep).toEqual(Array.from(second.lastPruning!.keep));
+    expect(second.lastPruning!.timings.reused).toBe(false);
     expect(Array.from((reused as Tensor).data as BigInt64Array)).toEqual(Array.from((again as Tensor).data as BigInt64Array));
     // Another prompt with the same image is not mistaken for the first.
     const other = await processor(await makeTestImage(192, 192, 1), '<image>how many squares?');

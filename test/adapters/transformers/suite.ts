@@ -16,6 +16,7 @@ import {
   positionRows,
   recordSessions,
   runDecoder,
+  timeSessions,
   type Loaded,
 } from './helpers.js';
 
@@ -221,6 +222,30 @@ export function pipelineSuite(setup: SuiteSetup): { loaded: () => Loaded; inputs
         }
       });
     }
+
+    it('reports where the prefill time went: sessions enclosed by their steps, overhead = the rest', async () => {
+      const { model } = loaded;
+      const timed = timeSessions(model);
+      try {
+        const pruned = withTokenPruning(model, { method: 'd2pruner', budget: Math.max(1, Math.floor(tokens / 3)) });
+        await pruned.forward(inputs);
+        const report = pruned.lastPruning!;
+        const t = report.timings;
+        for (const value of Object.values(t)) if (typeof value === 'number') expect(Number.isFinite(value) && value >= 0).toBe(true);
+        expect(t.reused).toBe(false);
+        expect(t.selectMs).toBe(report.selectMs);
+        expect(t.scoringDecoderMs).toBe(0); // prompt relevance runs no session
+        // Each step's time encloses its session's run.
+        expect(t.visionMs).toBeGreaterThanOrEqual(timed.ms('vision_encoder'));
+        expect(t.textEmbedMs).toBeGreaterThanOrEqual(timed.ms('embed_tokens'));
+        expect(t.decoderMs).toBeGreaterThanOrEqual(timed.ms('decoder_model_merged'));
+        expect(timed.count('decoder_model_merged')).toBe(1);
+        expect(t.overheadMs).toBeCloseTo(report.prefillMs - t.textEmbedMs - t.visionMs - t.decoderMs, 9);
+        expect(t.mergeMs + t.scoringMs + t.selectMs + t.gatherMs).toBeLessThanOrEqual(t.overheadMs + 1e-9);
+      } finally {
+        timed.restore();
+      }
+    });
 
     it('bad options throw clear errors before any session runs', async () => {
       const { model } = loaded;
