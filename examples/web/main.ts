@@ -199,9 +199,13 @@ async function run(): Promise<void> {
     const at = report.layer ?? 0;
     $('pruned-title').textContent = `Pruned: ${method}, budget ${keep}${at > 0 ? `, layer ${at}` : ''}`;
     $('layer-pruned').textContent = at > 0 ? `layer ${at} (attention at layer ${at - 1})` : 'decoder input (prompt relevance)';
-    // At layer K the importance time includes running layers < K on the whole prompt (the prefix).
-    $('importance-pruned').textContent = `${report.importanceMs.toFixed(1)} ms${at > 0 ? ` (incl. layer${at > 1 ? `s 0–${at - 1}` : ' 0'})` : ''}`;
+    const breakdown = overheadBreakdown(report, result.ttft);
+    const prefix = at > 1 ? `layers 0–${at - 1}` : 'layer 0';
+    // At layer K the importance is the attention of layers < K, run on the whole prompt (the prefix).
+    $('decoder-pruned').textContent = at > 0 ? `${breakdown.decoderMs.toFixed(0)} ms (${prefix} on all tokens: ${report.timings.scoringDecoderMs.toFixed(0)} ms)` : `${breakdown.decoderMs.toFixed(0)} ms`;
+    $('importance-pruned').textContent = `${report.timings.scoringMs.toFixed(1)} ms${at > 0 ? ` (reading the attention of ${prefix})` : ' (prompt relevance)'}`;
     $('select-pruned').textContent = `${report.selectMs.toFixed(1)} ms`;
+    $('overhead-pruned').textContent = `${breakdown.overheadMs.toFixed(0)} ms, ${(100 * breakdown.share).toFixed(1)}% of TTFT`;
     drawBoxes(expected, full.text, result.text, method);
     const grid = picture.grid ?? { rows: 1, cols: picture.before };
     const regions = tileRegions(grid, processorGeometry(processor, inputs, image!.element.naturalWidth, image!.element.naturalHeight));
@@ -221,13 +225,36 @@ async function run(): Promise<void> {
       counts,
       expected: expected?.answer ?? null,
     };
-    demo.lastPruning = { layer: report.layer, importance: report.importance, before: report.before, after: report.after, sequence: report.sequence, importanceMs: report.importanceMs, selectMs: report.selectMs };
+    demo.lastPruning = {
+      layer: report.layer,
+      importance: report.importance,
+      before: report.before,
+      after: report.after,
+      sequence: report.sequence,
+      importanceMs: report.importanceMs,
+      selectMs: report.selectMs,
+      timings: report.timings,
+      breakdown,
+    };
     status.textContent = `Done: ${method} kept ${report.after} of ${report.before} visual tokens${at > 0 ? ` before decoder layer ${at}` : ' at the decoder input'}.`;
   } catch (error) {
     fail(error);
   } finally {
     runButton.disabled = false;
   }
+}
+
+/**
+ * The first answer's time split as the end-to-end benchmark splits it (bench/e2e.ts): overhead = TTFT − vision
+ * encoder − decoder runs (layers < K on the whole prompt and the decoder on the kept tokens), and its parts.
+ */
+function overheadBreakdown(report: PruningReport, ttftMs: number) {
+  const t = report.timings;
+  const decoderMs = t.scoringDecoderMs + t.decoderMs;
+  const overheadMs = ttftMs - t.visionMs - decoderMs;
+  const parts = { importanceMs: t.scoringMs, selectMs: t.selectMs, mergeGatherMs: t.mergeMs + t.gatherMs, textEmbedMs: t.textEmbedMs };
+  const otherMs = overheadMs - parts.importanceMs - parts.selectMs - parts.mergeGatherMs - parts.textEmbedMs;
+  return { ttftMs, visionMs: t.visionMs, decoderMs, overheadMs, share: overheadMs / ttftMs, ...parts, otherMs };
 }
 
 /** Right or wrong, as the evaluation scores it (grounding: IoU ≥ 0.5; otherwise the exact answer). */

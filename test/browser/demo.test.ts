@@ -8,17 +8,14 @@
  * The screenshot goes to test/browser/.out/demo.png (ignored); `npm run docs:screenshot` sets
  * D2PRUNER_SCREENSHOT=docs/images/demo.png to refresh the README's picture on purpose.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTokenPruning } from '../../src/adapters/transformers/index.js';
 import { loadVisionLanguageModel, promptInputs } from '../../src/adapters/transformers/load.js';
 import { scoreAnswer } from '../../src/eval/score.js';
 import { generateScene, IMAGE_SIZE } from '../../src/testbed/generate.js';
+import { askOnce, CHROMIUM, REPO as repo, startDemo, waitReady, type DemoSession } from './demo-page.js';
 
 /** The page's two answers computed in Node (onnxruntime-node) on the same scene, prompt, budget and layer. */
 async function nodeAnswers(prompt: string, budget: number, layer: number): Promise<{ full: string; pruned: string }> {
@@ -33,73 +30,38 @@ async function nodeAnswers(prompt: string, budget: number, layer: number): Promi
   return { full: await decode(loaded.model), pruned: await decode(withTokenPruning(loaded.model, { method: 'd2pruner', budget, tokenizer: loaded.processor, layer, decoder: join(repo, 'models/testbed/onnx/decoder_model_merged.onnx') })) };
 }
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
 // Never a tracked file unless asked for by name: running the tests leaves the checkout as it was.
 const screenshot = resolve(repo, process.env.D2PRUNER_SCREENSHOT ?? 'test/browser/.out/demo.png');
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 if (!available) {
   console.warn(`Skipping the browser demo test: no Chromium at ${CHROMIUM}. Install it with \`sudo apt-get install chromium\` (or set CHROMIUM_PATH).`);
 }
 
 describe.skipIf(!available)('browser demo (Chromium)', () => {
-  let server: ViteDevServer;
-  let context: BrowserContext;
-  let profile: string;
-  const external: string[] = [];
+  let demo: DemoSession;
 
   beforeAll(async () => {
     // The shipped model is part of the repository: its absence is a failure, not a reason to test a fixture.
     if (!process.env.D2PRUNER_DEMO_MODEL) expect(existsSync(join(repo, 'models/testbed/config.json')), 'models/testbed is missing').toBe(true);
-    process.env.D2PRUNER_DEMO_QUIET = '1';
-    server = await createServer({ configFile: join(repo, 'examples/web/vite.config.ts'), server: { port: 0 } });
-    await server.listen();
-    profile = mkdtempSync(join(tmpdir(), 'd2pruner-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1180, height: 860 } });
+    demo = await startDemo();
   }, 180_000);
 
   afterAll(async () => {
-    await context?.close();
-    await server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await demo?.close();
   });
 
   it('answers one question pruned and unpruned at budget 64, with overlay and counts', async () => {
-    const page = await context.newPage();
+    const page = await demo.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
-    await page.route('**/*', (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.protocol === 'blob:' || url.protocol === 'data:') return route.continue();
-      external.push(url.href);
-      return route.abort();
-    });
-    await page.goto(server.resolvedUrls!.local[0]!);
-    await page.waitForFunction(() => (window as any).__demo?.ready || (window as any).__demo?.error, null, { timeout: 150_000 });
-    expect(await page.evaluate(() => (window as any).__demo.error)).toBeNull();
+    await page.goto(demo.url);
+    await waitReady(page);
 
     const max = Number(await page.getAttribute('#budget', 'max'));
     // Budget 64 on the testbed model (576 tokens); the tiny fallback fixture has only 36, so a quarter of it.
     const budget = max >= 128 ? 64 : Math.max(1, Math.round(max / 4));
-    await page.$eval('#budget', (el, value) => {
-      (el as HTMLInputElement).value = value;
-      el.dispatchEvent(new Event('input'));
-    }, String(budget));
-    await page.selectOption('#method', 'd2pruner');
-    await page.click('#run');
-    await page.waitForFunction(() => (window as any).__demo.runs >= 1 || (window as any).__demo.error, null, { timeout: 150_000 });
-    expect(await page.evaluate(() => (window as any).__demo.error)).toBeNull();
+    await askOnce(page, { method: 'd2pruner', budget });
 
     expect((await page.textContent('#answer-full'))!.length).toBeGreaterThan(0);
     expect((await page.textContent('#answer-pruned'))!.length).toBeGreaterThan(0);
@@ -109,6 +71,16 @@ describe.skipIf(!available)('browser demo (Chromium)', () => {
     const pruning = await page.evaluate(() => (window as any).__demo.lastPruning);
     expect(pruning).toMatchObject({ layer: testbed ? 2 : 1, importance: 'attention' });
     expect(await page.textContent('#layer-pruned')).toContain(`layer ${pruning.layer}`);
+    // Where the pruned answer's time went, as bench:e2e splits it: consistent parts, shown in the page, and
+    // printed (the README's browser row comes from `npm run bench:browser`, several runs, not from here).
+    const b = pruning.breakdown;
+    expect(pruning.timings.reused).toBe(false);
+    expect(b.overheadMs).toBeCloseTo(b.ttftMs - b.visionMs - b.decoderMs, 6);
+    for (const key of ['visionMs', 'decoderMs', 'importanceMs', 'selectMs', 'mergeGatherMs', 'textEmbedMs']) expect(b[key]).toBeGreaterThanOrEqual(0);
+    expect(b.decoderMs).toBeGreaterThan(pruning.timings.scoringDecoderMs); // layers < K, then the suffix
+    expect(b.importanceMs + b.selectMs + b.mergeGatherMs + b.textEmbedMs).toBeLessThanOrEqual(b.overheadMs + 1);
+    expect(await page.textContent('#overhead-pruned')).toMatch(/^\d+ ms, \d+\.\d% of TTFT$/);
+    console.log(`browser breakdown (one run): ${JSON.stringify(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, Number((v as number).toFixed(k === 'share' ? 4 : 1))])))}`);
     // The testbed model answers this scene's grounding question right, unpruned and pruned at layer 2.
     if (testbed) expect(await page.evaluate(() => (window as any).__demo.last.right)).toEqual({ full: true, pruned: true });
     // The answers themselves: the page shows scene 3 of seed 7 and asks its grounding question.
@@ -142,7 +114,7 @@ describe.skipIf(!available)('browser demo (Chromium)', () => {
     expect(pixels.orange).toBeGreaterThan(100);
     expect(pixels.cyan).toBeGreaterThan(20);
 
-    expect(external).toEqual([]);
+    expect(demo.external).toEqual([]);
     expect(errors).toEqual([]);
     mkdirSync(dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
