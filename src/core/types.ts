@@ -1,3 +1,5 @@
+import type { RowDots } from './kernels.js';
+
 /** One rectangular block of tokens laid out row-major, starting at token index `start`. */
 export interface Tile {
   /** Index of the tile's first token in the token sequence. */
@@ -63,4 +65,11 @@ export interface PreparedInput {
   prior: Float64Array | null;
   positions: TokenPositions | null;
   budget: number;
+  /** Row norms (rowNorms of similarity.ts), when the method asked for them in its `needs`; else null. */
+  norms: Float64Array | null;
+  /**
+   * Exact row dot products over `features` (kernels.ts), when the method asked for them in its `needs`; else
+   * null. Valid until the next kernel session is opened.
+   */
+  dots: RowDots | null;
 }

@@ -1,10 +1,22 @@
 import { ValidationError } from './errors.js';
+import { rowDots, type RowDots } from './kernels.js';
+import { rowNorms } from './similarity.js';
 import type { Grid, NumericArray, PreparedInput, SelectionInput, Tile, TokenPositions } from './types.js';
 
 /** What a method needs from the input, declared by the method so validation can stay in one place. */
 export interface InputNeeds {
   importance: boolean;
   grid: boolean;
+  /**
+   * Every row's Euclidean norm (`PreparedInput.norms`), for methods that compare features by cosine. The
+   * norms are computed in the validation pass itself, which then doubles as the finiteness check.
+   */
+  norms?: boolean;
+  /**
+   * An exact row-dot kernel session over the features (`PreparedInput.dots`, WebAssembly SIMD where
+   * available), opened in the validation pass; its norms are `PreparedInput.norms` (implies `norms`).
+   */
+  dots?: boolean;
 }
 
 /**
@@ -27,7 +39,7 @@ export function resolveBudget(budget: unknown, tokens: number, field = 'budget')
 export function prepareInput(input: SelectionInput, needs: InputNeeds, method: string): PreparedInput {
   if (input === null || typeof input !== 'object') throw new ValidationError('input', input, 'must be an object');
   const [tokens, dim] = checkDims(input.dims);
-  const features = toFloat32(input.features, 'features', tokens * dim);
+  const { features, norms, dots } = checkFeatures(input.features, tokens, dim, needs.dots ? 'dots' : needs.norms ? 'norms' : 'scan');
   const importance = input.importance === undefined ? null : toFloat64(input.importance, 'importance', tokens);
   if (needs.importance && importance === null) {
     throw new ValidationError('importance', undefined, `is required by method "${method}"`);
@@ -41,7 +53,36 @@ export function prepareInput(input: SelectionInput, needs: InputNeeds, method: s
   let positions: TokenPositions | null = null;
   if (input.grid !== undefined) positions = resolveGrid(input.grid, tokens);
   else if (needs.grid) positions = resolveGrid(defaultGrid(tokens, method), tokens);
-  return { features, tokens, dim, importance, prior, positions, budget };
+  return { features, tokens, dim, importance, prior, positions, budget, norms, dots };
+}
+
+/**
+ * The features as float32, checked finite; with `norms`, also every row's norm (and with `dots`, the kernel
+ * session the norms came from). For float32 input the norm pass is the finiteness check: a sum of squares of
+ * finite float32 values cannot overflow float64 (at most 2^256 per term), and an Infinity or NaN makes its
+ * row's sum non-finite, so only a row whose norm is not finite needs a look for the offending value. One
+ * pass over the features instead of two.
+ */
+function checkFeatures(
+  values: unknown,
+  tokens: number,
+  dim: number,
+  mode: 'scan' | 'norms' | 'dots',
+): { features: Float32Array; norms: Float64Array | null; dots: RowDots | null } {
+  if (mode === 'scan') return { features: toFloat32(values, 'features', tokens * dim), norms: null, dots: null };
+  let features: Float32Array;
+  if (values instanceof Float32Array) {
+    checkArrayLike(values, 'features', tokens * dim);
+    features = values;
+  } else {
+    features = toFloat32(values, 'features', tokens * dim);
+  }
+  const dots = mode === 'dots' ? rowDots(features, tokens, dim, tokens) : null;
+  const norms = dots ? dots.norms() : rowNorms(features, tokens, dim);
+  for (let i = 0; i < tokens; i++) {
+    if (!Number.isFinite(norms[i])) checkFinite(Array.from(features.subarray(i * dim, (i + 1) * dim)), 'features', i * dim);
+  }
+  return { features, norms, dots };
 }
 
 function checkDims(dims: unknown): [number, number] {
@@ -60,7 +101,7 @@ function checkArrayLike(values: unknown, field: string, length: number): asserts
   }
 }
 
-function checkFinite(values: ArrayLike<unknown>, field: string): void {
+function checkFinite(values: ArrayLike<unknown>, field: string, offset = 0): void {
   if (values instanceof Float32Array) {
     if (float32AllFinite(values)) return;
   } else if (values instanceof Float64Array) {
@@ -71,7 +112,7 @@ function checkFinite(values: ArrayLike<unknown>, field: string): void {
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (typeof value !== 'number' || !Number.isFinite(value)) {
-      throw new ValidationError(`${field}[${i}]`, value, 'must be a finite number');
+      throw new ValidationError(`${field}[${offset + i}]`, value, 'must be a finite number');
     }
   }
 }

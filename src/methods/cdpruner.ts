@@ -37,8 +37,8 @@ function runCdpruner(input: PreparedInput, options: CdprunerOptions): Selection 
   let largest = 0;
   for (let i = 0; i < tokens; i++) largest = Math.max(largest, weight[i]);
   if (!(largest <= 1e100)) return cdprunerReference(input, options);
-  const exact = rowDots(features, tokens, dim, budget);
-  const norms = exact.norms();
+  const exact = input.dots ?? rowDots(features, tokens, dim, budget);
+  const norms = input.norms ?? exact.norms();
   const residual = new Float64Array(tokens);
   for (let i = 0; i < tokens; i++) residual[i] = norms[i] === 0 ? 0 : weight[i] * weight[i];
 
@@ -162,6 +162,6 @@ export const cdpruner: MethodDefinition<CdprunerOptions> = {
   paper: 'CDPruner, Zhang et al., 2025 (arXiv 2506.10967)',
   defaults: CDPRUNER_DEFAULTS,
   schema: { theta: thetaCheck },
-  needs: () => ({ importance: true, grid: false }),
+  needs: () => ({ importance: true, grid: false, dots: true }),
   run: runCdpruner,
 };

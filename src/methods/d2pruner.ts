@@ -2,7 +2,7 @@ import { ValidationError } from '../core/errors.js';
 import { numberIn, type OptionCheck } from '../core/options.js';
 import { orderByDescending } from '../core/order.js';
 import { DROPPED, selectionFromRoles } from '../core/result.js';
-import { rowDot, rowNorm } from '../core/similarity.js';
+import { rowDots } from '../core/kernels.js';
 import { Role, type PreparedInput, type Selection, type TokenPositions } from '../core/types.js';
 import type { MethodDefinition } from './method.js';
 
@@ -55,7 +55,10 @@ const spatialCheck: OptionCheck<SpatialKernel> = (value, field) => {
  * The walk is computed lazily in its "pull" form: a candidate is available exactly when no token chosen
  * before it has a fused similarity above θ with it, so each candidate is compared only with the tokens
  * chosen so far (stopping at the first edge). This touches O(examined · chosen · D) numbers instead of the
- * O(N²·D) of a full similarity matrix and gives the same result as suppressing neighbours eagerly.
+ * O(N²·D) of a full similarity matrix and gives the same result as suppressing neighbours eagerly. The dot
+ * products come from the exact kernel of kernels.ts (WebAssembly SIMD where available, bit for bit rowDot of
+ * similarity.ts, so both paths keep the same tokens), and the row norms from validation, whose norm pass is
+ * also its finiteness check: the features are read once before the walk.
  */
 function runD2Pruner(input: PreparedInput, options: D2PrunerOptions): Selection {
   const { tokens, budget, importance, prior, features, dim, positions } = input;
@@ -70,7 +73,11 @@ function runD2Pruner(input: PreparedInput, options: D2PrunerOptions): Selection 
   for (let k = 0; k < pivotCount; k++) tokenRoles[order[k]] = Role.pivot;
 
   const target = budget - pivotCount;
-  const norms = new Float64Array(tokens).fill(-1);
+  // Exact dot products (the WebAssembly SIMD kernel where available, bit for bit rowDot) and row norms,
+  // both from validation: its norm pass is also the finiteness check.
+  const dots = input.dots ?? rowDots(features, tokens, dim, tokens);
+  const norms = input.norms ?? dots.norms();
+  const products = new Float64Array(Math.max(target, 1));
   const spatialTerm = alpha < 1 ? spatialSimilarity(spatial, positions!) : null;
   // `recent` lists the chosen tokens, most recent suppressor first: neighbours in the order tend to be
   // suppressed by the same token, so the first comparison usually settles it. The order of comparisons
@@ -79,16 +86,21 @@ function runD2Pruner(input: PreparedInput, options: D2PrunerOptions): Selection 
   let chosenCount = 0;
   for (let r = pivotCount; r < tokens && chosenCount < target; r++) {
     const j = order[r];
-    if (norms[j] < 0) norms[j] = rowNorm(features, dim, j);
     let suppressor = -1;
-    for (let c = 0; c < chosenCount; c++) {
-      const i = recent[c];
-      const denominator = norms[i] * norms[j];
-      const cosine = denominator === 0 ? 0 : rowDot(features, dim, i, j) / denominator;
-      const fused = spatialTerm ? alpha * cosine + (1 - alpha) * spatialTerm(i, j) : cosine;
-      if (fused > threshold) {
-        suppressor = c;
-        break;
+    // The chosen tokens in chunks of 1, 2, 4, … 32, in `recent` order: the first comparison usually settles
+    // a suppressed candidate, and an independent one needs them all, a chunk per kernel call.
+    for (let c = 0, chunk = 1; c < chosenCount && suppressor < 0; c += chunk, chunk = Math.min(2 * chunk, 32)) {
+      const count = Math.min(chunk, chosenCount - c);
+      dots.dots(j, recent.subarray(c, c + count), count, products);
+      for (let k = 0; k < count; k++) {
+        const i = recent[c + k];
+        const denominator = norms[i] * norms[j];
+        const cosine = denominator === 0 ? 0 : products[k] / denominator;
+        const fused = spatialTerm ? alpha * cosine + (1 - alpha) * spatialTerm(i, j) : cosine;
+        if (fused > threshold) {
+          suppressor = c + k;
+          break;
+        }
       }
     }
     if (suppressor === -1) {
@@ -139,6 +151,6 @@ export const d2pruner: MethodDefinition<D2PrunerOptions> = {
     spatial: spatialCheck,
     epsilon: numberIn({ min: 0, max: Infinity, exclusive: true }),
   },
-  needs: (options) => ({ importance: true, grid: options.alpha < 1 }),
+  needs: (options) => ({ importance: true, grid: options.alpha < 1, dots: true }),
   run: runD2Pruner,
 };

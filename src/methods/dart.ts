@@ -27,7 +27,7 @@ function runDart(input: PreparedInput, options: DartOptions): Selection {
   for (const pivot of pivots) taken[pivot] = 1;
   const picks: number[] = Array.from(pivots);
   const remaining = budget - pivotCount;
-  const norms = rowNorms(features, tokens, dim);
+  const norms = input.norms ?? rowNorms(features, tokens, dim);
   const similarity = new Float64Array(tokens);
   const negated = new Float64Array(tokens);
   for (let k = 0; k < pivotCount; k++) {
@@ -51,6 +51,6 @@ export const dart: MethodDefinition<DartOptions> = {
   paper: 'DART, Wen et al., 2025 (arXiv 2502.11494)',
   defaults: DART_DEFAULTS,
   schema: { pivots: numberIn({ min: 1, integer: true }) },
-  needs: () => ({ importance: false, grid: false }),
+  needs: () => ({ importance: false, grid: false, norms: true }),
   run: runDart,
 };

@@ -27,8 +27,8 @@ import { NO_OPTIONS, type MethodDefinition, type NoOptions } from './method.js';
  */
 function runDivPrune(input: PreparedInput): Selection {
   const { features, tokens, dim, budget } = input;
-  const exact = rowDots(features, tokens, dim, Math.max(tokens, budget));
-  const norms = exact.norms();
+  const exact = input.dots ?? rowDots(features, tokens, dim, Math.max(tokens, budget));
+  const norms = input.norms ?? exact.norms();
   const first = firstPick(features, tokens, dim, norms);
   const picks = new Int32Array(budget);
   picks[0] = first;
@@ -151,6 +151,6 @@ export const divprune: MethodDefinition<NoOptions> = {
   paper: 'DivPrune, Alvar et al., CVPR 2025 (arXiv 2503.02175)',
   defaults: NO_OPTIONS,
   schema: {},
-  needs: () => ({ importance: false, grid: false }),
+  needs: () => ({ importance: false, grid: false, dots: true }),
   run: runDivPrune,
 };

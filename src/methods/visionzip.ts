@@ -43,7 +43,7 @@ function runVisionZip(input: PreparedInput): Selection {
     groupSize[group]++;
   };
   if (targets.length > 0) {
-    const norms = rowNorms(features, tokens, dim);
+    const norms = input.norms ?? rowNorms(features, tokens, dim);
     for (const token of rest) {
       if (slot[token] !== -1) continue;
       let best = 0;
@@ -77,6 +77,6 @@ export const visionzip: MethodDefinition<NoOptions> = {
   paper: 'VisionZip, Yang et al., CVPR 2025 (arXiv 2412.04467)',
   defaults: NO_OPTIONS,
   schema: {},
-  needs: () => ({ importance: true, grid: false }),
+  needs: () => ({ importance: true, grid: false, norms: true }),
   run: runVisionZip,
 };

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { resolveBudget, select, ValidationError, type SelectOptions } from '../../src/index.js';
+import { methodNames, resolveBudget, select, ValidationError, type SelectOptions } from '../../src/index.js';
+import { rowNorms } from '../../src/core/similarity.js';
+import { prepareInput } from '../../src/core/validate.js';
 
 const base = () => ({
   features: new Float32Array([1, 0, 0, 1, 1, 1, 0, 0]),
@@ -61,6 +63,30 @@ describe('input validation names the field and the value', () => {
     expect(error.field).toBe(field);
     expect(error.message.startsWith(`${field}: `)).toBe(true);
     if (pattern) expect(error.message).toMatch(pattern);
+  });
+
+  // Methods that compare by cosine get the row norms from the validation pass, which is then their
+  // finiteness check; the others keep the bit scan. Both must name the first bad value.
+  it.each(methodNames)('%s: the first non-finite feature is named, in any row, as float32 or plain numbers', (method) => {
+    for (const [bad, index] of [[Number.NaN, 7], [-Infinity, 4], [Infinity, 0]] as const) {
+      const values = [1, 0, 0, 1, 1, 1, 0, 0.5];
+      values[index] = bad;
+      values[7] = index === 7 ? bad : Number.NaN; // a second bad value after the first: the first is named
+      if (index === 7) values[6] = 0;
+      for (const features of [Float32Array.from(values), values]) {
+        const input = { ...base(), features, budget: 2 };
+        const error = errorOf(() => select(input as never, { method } as never));
+        expect(error.field).toBe(`features[${index}]`);
+      }
+    }
+  });
+
+  it('hands cosine methods the exact row norms (rowNorms) from validation', () => {
+    const features = Float32Array.from({ length: 5 * 7 }, (_, k) => Math.sin(k) * (k % 5));
+    const input = { features, dims: [5, 7] as [number, number], budget: 2 };
+    const prepared = prepareInput(input, { importance: false, grid: false, norms: true }, 'test');
+    expect(Array.from(prepared.norms!)).toEqual(Array.from(rowNorms(features, 5, 7)));
+    expect(prepareInput(input, { importance: false, grid: false }, 'test').norms).toBeNull();
   });
 
   it('rejects an unknown method, listing the known ones', () => {

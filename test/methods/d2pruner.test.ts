@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { resolveGrid, select, type Grid } from '../../src/index.js';
 import { seeded, rows } from '../helpers.js';
 import { referenceD2Pruner } from './reference-d2pruner.js';
+import { setKernelBackend } from '../../src/core/kernels.js';
+import { syntheticInput } from '../../src/bench/synthetic.js';
+import { D2PRUNER_DEFAULTS } from '../../src/methods/d2pruner.js';
 
 const kept = (s: { keep: Int32Array }) => Array.from(s.keep);
 const roles = (s: { roles: Uint8Array }) => Array.from(s.roles);
@@ -134,13 +137,41 @@ describe('d2pruner matches the simple float64 reference exactly', () => {
         spatial: spatialKinds[g.int(0, 2)],
         epsilon: 1e-7,
       };
-      const fast = select({ features, dims: [tokens, dim], importance, prior, budget, grid }, { method: 'd2pruner', ...options });
       const positions = resolveGrid(grid, tokens);
       const ref = referenceD2Pruner({
         features, tokens, dim, importance, prior, budget, ...options,
         positions: { tile: Array.from(positions.tile), row: Array.from(positions.row), col: Array.from(positions.col) },
       });
-      expect({ seed, keep: kept(fast), roles: roles(fast) }).toEqual({ seed, ...ref });
+      // Both kernel paths (the WebAssembly dots are forced even on these small inputs).
+      for (const backend of ['wasm', 'js'] as const) {
+        const previous = setKernelBackend(backend);
+        try {
+          const fast = select({ features, dims: [tokens, dim], importance, prior, budget, grid }, { method: 'd2pruner', ...options });
+          expect({ seed, backend, keep: kept(fast), roles: roles(fast) }).toEqual({ seed, backend, ...ref });
+        } finally {
+          setKernelBackend(previous);
+        }
+      }
+    }
+  });
+
+  it('on synthetic random and clustered features (400 tokens × 257 dims), on both kernel paths', () => {
+    for (const kind of ['random', 'clustered'] as const) {
+      const input = syntheticInput({ tokens: 400, dim: 257, budget: 80, seed: 9, kind });
+      const ref = referenceD2Pruner({
+        features: input.features as Float32Array, tokens: 400, dim: 257, importance: Array.from(input.importance as Float32Array),
+        prior: Array.from(input.prior as Float32Array), budget: 80, ...D2PRUNER_DEFAULTS,
+      });
+      for (const backend of ['wasm', 'js'] as const) {
+        const previous = setKernelBackend(backend);
+        try {
+          const fast = select(input, { method: 'd2pruner' });
+          expect({ kind, backend, keep: kept(fast), roles: roles(fast) }).toEqual({ kind, backend, ...ref });
+        } finally {
+          setKernelBackend(previous);
+        }
+      }
+      expect(ref.roles.filter((r) => r === 1).length).toBeGreaterThan(0); // MIS picks (role 1) happened
     }
   });
 });
