@@ -24,6 +24,7 @@ interface KernelExports {
   row(feat: number, paddedDim: number, tokens: number, p: number, out: number): void;
   scan(feat: number, paddedTokens: number, paddedDim: number, tokens: number, best: number, i0: number, start: number, limit: number): number;
   dots(feat: number, dim: number, p: number, list: number, count: number, out: number): void;
+  rowstats(feat: number, dim: number, tokens: number, query: number, sq: number, dot: number): void;
 }
 
 let compiled: KernelExports | null | undefined;
@@ -112,7 +113,7 @@ export function rowDots(features: Float32Array, tokens: number, dim: number, max
     };
   }
   const size = Math.max(maxList, 1);
-  const [feat, listAt, outAt] = reserve(kernels, [features.byteLength, size * 4, size * 8], true);
+  const [feat, listAt, outAt, squaresAt] = reserve(kernels, [features.byteLength, size * 4, size * 8, tokens * 8], true);
   new Float32Array(kernels.memory.buffer, feat, features.length).set(features);
   let buffer = kernels.memory.buffer;
   let listView = new Int32Array(buffer, listAt, size);
@@ -130,18 +131,68 @@ export function rowDots(features: Float32Array, tokens: number, dim: number, max
       out.set(count === outView.length ? outView : outView.subarray(0, count));
     },
     norms() {
-      const norms = new Float64Array(tokens);
-      const one = new Int32Array(1);
-      const value = new Float64Array(1);
-      for (let i = 0; i < tokens; i++) {
-        one[0] = i;
-        session.dots(i, one, 1, value);
-        norms[i] = Math.sqrt(value[0]);
-      }
+      // Every row's rowDot(i, i) in one call (the same sums as `dots`), then the square roots.
+      kernels.rowstats(feat, dim, tokens, -1, squaresAt, 0);
+      const norms = new Float64Array(kernels.memory.buffer, squaresAt, tokens).slice();
+      for (let i = 0; i < tokens; i++) norms[i] = Math.sqrt(norms[i]);
       return norms;
     },
   };
   return session;
+}
+
+/** Per-row sums against one query vector (see {@link rowStats}). */
+export interface RowStats {
+  /** Σ_k f_i[k]², equal to rowDot(features, dim, i, i) of similarity.ts. */
+  sumSquares: Float64Array;
+  /** Σ_k f_i[k]·query[k], four accumulators in rowDot's order (null without a query). */
+  dots: Float64Array | null;
+}
+
+/**
+ * Every row's sum of squares and, with `query` (float64, length D), its dot product with the query, in one
+ * pass over the features. Both paths add the same float64 products in the same order, so they agree bit for
+ * bit (tests compare them). WebAssembly SIMD copies the features into its memory first; that is cheaper
+ * than the JS loop and does not depend on the JavaScript engine having optimised this code yet.
+ */
+export function rowStats(features: Float32Array, tokens: number, dim: number, query: Float64Array | null): RowStats {
+  const kernels = useWasm(tokens * dim);
+  if (!kernels) return rowStatsJs(features, tokens, dim, query);
+  const [feat, queryAt, squaresAt, dotsAt] = reserve(kernels, [features.byteLength, query ? dim * 8 : 0, tokens * 8, query ? tokens * 8 : 0], true);
+  const buffer = kernels.memory.buffer;
+  new Float32Array(buffer, feat, features.length).set(features);
+  if (query) new Float64Array(buffer, queryAt, dim).set(query);
+  kernels.rowstats(feat, dim, tokens, query ? queryAt : -1, squaresAt, dotsAt);
+  return {
+    sumSquares: new Float64Array(buffer, squaresAt, tokens).slice(),
+    dots: query ? new Float64Array(buffer, dotsAt, tokens).slice() : null,
+  };
+}
+
+function rowStatsJs(features: Float32Array, tokens: number, dim: number, query: Float64Array | null): RowStats {
+  const sumSquares = new Float64Array(tokens);
+  const dots = query ? new Float64Array(tokens) : null;
+  const end4 = dim & ~3;
+  const q = query ?? new Float64Array(dim);
+  for (let i = 0; i < tokens; i++) {
+    const o = i * dim;
+    let n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+    let d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+    let k = 0;
+    for (; k < end4; k += 4) {
+      const a = features[o + k], b = features[o + k + 1], c = features[o + k + 2], d = features[o + k + 3];
+      n0 += a * a; n1 += b * b; n2 += c * c; n3 += d * d;
+      d0 += a * q[k]; d1 += b * q[k + 1]; d2 += c * q[k + 2]; d3 += d * q[k + 3];
+    }
+    for (; k < dim; k++) {
+      const a = features[o + k];
+      n0 += a * a;
+      d0 += a * q[k];
+    }
+    sumSquares[i] = n0 + n1 + (n2 + n3);
+    if (dots) dots[i] = d0 + d1 + (d2 + d3);
+  }
+  return { sumSquares, dots };
 }
 
 /** Approximate cosines over unit-normalised float32 copies of the rows (WebAssembly SIMD only). */

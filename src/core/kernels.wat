@@ -235,4 +235,65 @@
           (f64.add (f64x2.extract_lane 0 (local.get $s23)) (f64x2.extract_lane 1 (local.get $s23)))))
       (local.set $k (i32.add (local.get $k) (i32.const 1)))
       (br $loop_k))))
+
+  ;; Row statistics against a float64 query: sq[i] = Σ f_i[k]² (rowDot(features, dim, i, i) of
+  ;; src/core/similarity.ts, bit for bit) and, when $query is not -1, dot[i] = Σ f_i[k]·q[k] with the same
+  ;; four-accumulator order (d mod 4 held as two f64x2, the tail added to the first, then (s0 + s1) + (s2 + s3)),
+  ;; which is also the order of promptRelevance's JS loop. f32 values promote exactly to f64, and every product
+  ;; and sum is one IEEE f64 operation in the same order as the JS, so both paths agree bit for bit.
+  (func (export "rowstats") (param $feat i32) (param $dim i32) (param $tokens i32) (param $query i32) (param $sq i32) (param $dot i32)
+    (local $i i32) (local $a i32) (local $q i32) (local $end4 i32) (local $end i32) (local $stride i32)
+    (local $n01 v128) (local $n23 v128) (local $d01 v128) (local $d23 v128) (local $lo v128) (local $hi v128) (local $x v128)
+    (local $n0 f64) (local $d0 f64) (local $f f64) (local $withQuery i32)
+    (local.set $withQuery (i32.ne (local.get $query) (i32.const -1)))
+    (local.set $stride (i32.shl (local.get $dim) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $done_i (loop $loop_i
+      (br_if $done_i (i32.ge_u (local.get $i) (local.get $tokens)))
+      (local.set $a (i32.add (local.get $feat) (i32.mul (local.get $i) (local.get $stride))))
+      (local.set $q (local.get $query))
+      (local.set $end4 (i32.add (local.get $a) (i32.shl (i32.and (local.get $dim) (i32.const -4)) (i32.const 2))))
+      (local.set $end (i32.add (local.get $a) (local.get $stride)))
+      (local.set $n01 (v128.const i32x4 0 0 0 0))
+      (local.set $n23 (v128.const i32x4 0 0 0 0))
+      (local.set $d01 (v128.const i32x4 0 0 0 0))
+      (local.set $d23 (v128.const i32x4 0 0 0 0))
+      (block $done_d (loop $loop_d
+        (br_if $done_d (i32.ge_u (local.get $a) (local.get $end4)))
+        (local.set $x (v128.load (local.get $a)))
+        (local.set $lo (f64x2.promote_low_f32x4 (local.get $x)))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x))))
+        (local.set $n01 (f64x2.add (local.get $n01) (f64x2.mul (local.get $lo) (local.get $lo))))
+        (local.set $n23 (f64x2.add (local.get $n23) (f64x2.mul (local.get $hi) (local.get $hi))))
+        (if (local.get $withQuery)
+          (then
+            (local.set $d01 (f64x2.add (local.get $d01) (f64x2.mul (local.get $lo) (v128.load (local.get $q)))))
+            (local.set $d23 (f64x2.add (local.get $d23) (f64x2.mul (local.get $hi) (v128.load offset=16 (local.get $q)))))
+            (local.set $q (i32.add (local.get $q) (i32.const 32)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (br $loop_d)))
+      (local.set $n0 (f64x2.extract_lane 0 (local.get $n01)))
+      (local.set $d0 (f64x2.extract_lane 0 (local.get $d01)))
+      (block $done_t (loop $loop_t
+        (br_if $done_t (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $f (f64.promote_f32 (f32.load (local.get $a))))
+        (local.set $n0 (f64.add (local.get $n0) (f64.mul (local.get $f) (local.get $f))))
+        (if (local.get $withQuery)
+          (then
+            (local.set $d0 (f64.add (local.get $d0) (f64.mul (local.get $f) (f64.load (local.get $q)))))
+            (local.set $q (i32.add (local.get $q) (i32.const 8)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (br $loop_t)))
+      (f64.store (i32.add (local.get $sq) (i32.shl (local.get $i) (i32.const 3)))
+        (f64.add
+          (f64.add (local.get $n0) (f64x2.extract_lane 1 (local.get $n01)))
+          (f64.add (f64x2.extract_lane 0 (local.get $n23)) (f64x2.extract_lane 1 (local.get $n23)))))
+      (if (local.get $withQuery)
+        (then
+          (f64.store (i32.add (local.get $dot) (i32.shl (local.get $i) (i32.const 3)))
+            (f64.add
+              (f64.add (local.get $d0) (f64x2.extract_lane 1 (local.get $d01)))
+              (f64.add (f64x2.extract_lane 0 (local.get $d23)) (f64x2.extract_lane 1 (local.get $d23)))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $loop_i))))
 )

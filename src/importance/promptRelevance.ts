@@ -1,3 +1,4 @@
+import { rowStats } from '../core/kernels.js';
 import type { ImportanceContext } from './types.js';
 
 /**
@@ -9,7 +10,8 @@ import type { ImportanceContext } from './types.js';
  * Computed in one pass over the features: the mean of cosines is linear in the unit text vectors,
  * mean_t cos(f, e_t) = (f · ū) / ‖f‖ with ū = mean_t e_t / ‖e_t‖ (zero-norm e_t contribute 0 to ū but still
  * count in the mean), so each token costs one dot product of length D instead of T (the O(T·D) query is
- * built once, in float64). Repeated text tokens weigh as often as they occur, as in the mean of cosines.
+ * built once, in float64). Repeated text tokens weigh as often as they occur, as in the mean of cosines. The
+ * sums come from kernels.ts's rowStats (WebAssembly SIMD where available; same numbers on the JS path).
  *
  * @returns Float32Array of length N, every value in [0, 1].
  */
@@ -22,27 +24,10 @@ export function promptRelevance(ctx: Pick<ImportanceContext, 'features' | 'dims'
     throw new Error(`promptRelevance: feature width ${dim} differs from the text embedding width ${textDim}`);
   }
   const query = meanUnitVector(ctx.textEmbeddings, texts, dim);
-  const { features } = ctx;
-  const end4 = dim & ~3;
+  const { sumSquares, dots } = rowStats(ctx.features, tokens, dim, query);
   for (let i = 0; i < tokens; i++) {
-    const fo = i * dim;
-    // Four independent accumulators for each sum, so the additions overlap.
-    let n0 = 0, n1 = 0, n2 = 0, n3 = 0;
-    let d0 = 0, d1 = 0, d2 = 0, d3 = 0;
-    let k = 0;
-    for (; k < end4; k += 4) {
-      const a = features[fo + k]!, b = features[fo + k + 1]!, c = features[fo + k + 2]!, d = features[fo + k + 3]!;
-      n0 += a * a; n1 += b * b; n2 += c * c; n3 += d * d;
-      d0 += a * query[k]!; d1 += b * query[k + 1]!; d2 += c * query[k + 2]!; d3 += d * query[k + 3]!;
-    }
-    for (; k < dim; k++) {
-      const a = features[fo + k]!;
-      n0 += a * a;
-      d0 += a * query[k]!;
-    }
-    const norm = Math.sqrt(n0 + n1 + (n2 + n3));
-    if (norm === 0) continue;
-    out[i] = Math.max(0, (d0 + d1 + (d2 + d3)) / norm);
+    const norm = Math.sqrt(sumSquares[i]!);
+    if (norm !== 0) out[i] = Math.max(0, dots![i]! / norm);
   }
   return out;
 }

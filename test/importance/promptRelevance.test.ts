@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { setKernelBackend } from '../../src/core/kernels.js';
 import { mulberry32 } from '../../src/core/random.js';
 import { promptRelevance } from '../../src/importance/promptRelevance.js';
 
@@ -53,6 +54,24 @@ describe('promptRelevance', () => {
       expect(Math.max(...direct.map((v, i) => Math.abs(v - fast[i]!)))).toBeLessThan(1e-6);
       expect(direct.some((v) => v > 0.05)).toBe(true);
     }
+  });
+
+  it('gives the same values on the WebAssembly and the JS kernel path', () => {
+    const next = mulberry32(5);
+    const [tokens, texts, dim] = [300, 9, 131];
+    const features = Float32Array.from({ length: tokens * dim }, () => next() - 0.5);
+    const text = Float32Array.from({ length: texts * dim }, () => next() - 0.4);
+    const run = (backend: 'wasm' | 'js') => {
+      const previous = setKernelBackend(backend);
+      try {
+        return Array.from(promptRelevance({ features, dims: [tokens, dim], textEmbeddings: text, textDims: [texts, dim] }));
+      } finally {
+        setKernelBackend(previous);
+      }
+    };
+    const wasm = run('wasm');
+    expect(wasm).toEqual(run('js'));
+    expect(wasm.some((v) => v > 0)).toBe(true);
   });
 
   it('gives every token 1 when the prompt has no text token of its own', () => {

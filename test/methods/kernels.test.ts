@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { setKernelBackend, wasmSimdAvailable, rowDots, approxCosines } from '../../src/core/kernels.js';
+import { setKernelBackend, wasmSimdAvailable, rowDots, rowStats, approxCosines } from '../../src/core/kernels.js';
 import { rowDot, rowNorms, cosineRow } from '../../src/core/similarity.js';
 import { prepareInput } from '../../src/core/validate.js';
 import { syntheticInput } from '../../src/bench/synthetic.js';
@@ -82,6 +82,29 @@ describe('kernels', () => {
       for (let j = 0; j < 37; j++) worst = Math.max(worst, Math.abs(row[j] - exact[j]));
     }
     expect(worst).toBeLessThanOrEqual(approx.bound);
+  });
+});
+
+describe('rowStats and the session norms', () => {
+  it('sums of squares equal rowDot(i, i), and dots with a float64 query agree bit for bit on both paths', () => {
+    for (const dim of [1, 2, 3, 4, 5, 7, 8, 13, 64, 67]) {
+      const g = generator(100 + dim);
+      const tokens = 11;
+      const features = Float32Array.from({ length: tokens * dim }, () => (g.next() - 0.5) * 1e3);
+      features.fill(0, 0, dim); // a zero row
+      const query = Float64Array.from({ length: dim }, () => g.next() - 0.4);
+      const results = backends.map((backend) => withBackend(backend, () => rowStats(features, tokens, dim, query)));
+      for (let i = 0; i < tokens; i++) expect(results[0]!.sumSquares[i]).toBe(rowDot(features, dim, i, i));
+      expect(Array.from(results[0]!.sumSquares)).toEqual(Array.from(results[1]!.sumSquares));
+      expect(Array.from(results[0]!.dots!)).toEqual(Array.from(results[1]!.dots!));
+      // The dot with the query is the plain sum up to rounding.
+      const plain = Array.from({ length: tokens }, (_, i) => query.reduce((s, q, k) => s + q * features[i * dim + k]!, 0));
+      for (let i = 0; i < tokens; i++) expect(Math.abs(results[0]!.dots![i]! - plain[i]!)).toBeLessThanOrEqual(1e-9 * (1 + Math.abs(plain[i]!)));
+      expect(withBackend('wasm', () => rowStats(features, tokens, dim, null)).dots).toBeNull();
+      // A session's norms (one kernel call) are rowNorms exactly.
+      const session = withBackend('wasm', () => rowDots(features, tokens, dim, tokens));
+      expect(Array.from(session.norms())).toEqual(Array.from(rowNorms(features, tokens, dim)));
+    }
   });
 });
 
