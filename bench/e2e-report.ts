@@ -229,16 +229,19 @@ export function plotSvg(rows: Row[]): string {
   }
   const ticks = [...new Set(rows.map((r) => r.kept))].sort((a, b) => a - b);
   for (const t of ticks) parts.push(`<text x="${x(t)}" y="${y(minY) + 18}" text-anchor="middle">${t}</text>`);
+  // One colour per model and token count; pruning inside the decoder (layer K) dashed, at the input solid.
+  const series = [...new Set([...groups.keys()].map((key) => key.replace(/ · (input|layer \d+)$/, '')))];
   [...groups.entries()].forEach(([key, points], i) => {
-    const colour = colours[i % colours.length];
+    const colour = colours[series.indexOf(key.replace(/ · (input|layer \d+)$/, '')) % colours.length];
+    const dash = / · layer \d+$/.test(key) ? ' stroke-dasharray="6 4"' : '';
     parts.push(
-      `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${points.map((p) => `${x(p.kept)},${y(p.ttftMs.median)}`).join(' ')}"/>`,
+      `<polyline fill="none" stroke="${colour}" stroke-width="2"${dash} points="${points.map((p) => `${x(p.kept)},${y(p.ttftMs.median)}`).join(' ')}"/>`,
     );
     for (const p of points) {
       parts.push(`<line x1="${x(p.kept)}" y1="${y(p.ttftMs.min)}" x2="${x(p.kept)}" y2="${y(p.ttftMs.max)}" stroke="${colour}"/>`);
       parts.push(`<circle cx="${x(p.kept)}" cy="${y(p.ttftMs.median)}" r="3.5" fill="${colour}"/>`);
     }
-    parts.push(`<rect x="${width - margin.right + 15}" y="${margin.top + 20 * i}" width="12" height="12" fill="${colour}"/>`);
+    parts.push(`<line x1="${width - margin.right + 12}" y1="${margin.top + 20 * i + 6}" x2="${width - margin.right + 28}" y2="${margin.top + 20 * i + 6}" stroke="${colour}" stroke-width="3"${dash}/>`);
     parts.push(`<text x="${width - margin.right + 32}" y="${margin.top + 20 * i + 10}">${key}</text>`);
   });
   parts.push('</svg>');
