@@ -255,6 +255,7 @@ async function sharedPrefix(
     position_ids: new Tensor('int64', data, mrope ? [3, 1, length] : [1, length]),
     ...emptyPast(Tensor, sessions.prefix, 1),
   });
+  const prefixMs = performance.now() - importanceStarted;
   const entry: SharedPrefix = {
     inputIds: BigInt64Array.from(inputIds),
     mask: BigInt64Array.from(attentionMask.data as BigInt64Array),
@@ -262,8 +263,8 @@ async function sharedPrefix(
     fullPositions,
     attentionMask,
     before,
-    importanceMs: performance.now() - importanceStarted,
-    timings: { ...scored.timings, scoringDecoderMs: performance.now() - importanceStarted },
+    importanceMs: prefixMs,
+    timings: { ...scored.timings, scoringDecoderMs: prefixMs },
   };
   if (pixels) perSplit.set(pixels, entry);
   return { ...entry, reused: false };
