@@ -95,6 +95,12 @@ export async function runTestbedDemo(options: TestbedDemoOptions): Promise<{ sce
     }
     const saved = full.prefillMs - kept.prefillMs;
     write(`  time saved by pruning: ${saved.toFixed(1)} ms of prefill (${((100 * saved) / full.prefillMs).toFixed(0)}%)`);
+    // Where the pruned prefill went: on this 4-layer model layers 0–1 still run over every token.
+    const t = report.timings;
+    write(
+      `  pruned prefill: layers 0–${DEMO_LAYER - 1} on all tokens ${t.scoringDecoderMs.toFixed(1)} ms, layers ${DEMO_LAYER}+ on the kept ${t.decoderMs.toFixed(1)} ms, ` +
+        `vision ${t.visionMs.toFixed(1)} ms, pruning's own work ${(t.mergeMs + t.scoringMs + t.selectMs + t.gatherMs).toFixed(1)} ms`,
+    );
     panels.push({ label: `${c.task}: d2pruner ${budget}`, keep: report.keep, roles: report.roles });
   }
   const overlay = await renderOverlay({
