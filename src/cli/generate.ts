@@ -115,6 +115,13 @@ export function registerGenerate(program: Command): void {
       const positions = method === 'none' ? '' : layer > 0 ? `, at layer ${layer}` : `, ${flags.positions} positions`;
       process.stdout.write(`visual tokens: ${visualTokens} → ${after} (${method}${positions})\n`);
       process.stdout.write(`selection: ${selectMs.toFixed(1)} ms, prefill: ${prefillMs.toFixed(1)} ms, total: ${totalMs.toFixed(1)} ms\n`);
+      if (report) {
+        const t = report.timings;
+        process.stdout.write(
+          `overhead: ${(prefillMs - t.visionMs - t.scoringDecoderMs - t.decoderMs).toFixed(1)} ms of the prefill besides ` +
+            `vision ${t.visionMs.toFixed(1)} ms and decoder ${(t.scoringDecoderMs + t.decoderMs).toFixed(1)} ms (selection, importance, gathers, embeddings, generate() setup)\n`,
+        );
+      }
       if (flags.json) {
         const summary = {
           text,
@@ -129,6 +136,10 @@ export function registerGenerate(program: Command): void {
           layer: method === 'none' ? null : layer,
           modelType: loaded.modelType,
           sequence: report ? report.sequence : { before: promptLength, after: promptLength },
+          // Where the pruned prefill went (ms): the report's timings, rounded; null unpruned.
+          timings: report
+            ? Object.fromEntries(Object.entries(report.timings).map(([key, value]) => [key, typeof value === 'number' ? round(value) : value]))
+            : null,
         };
         process.stdout.write(`${JSON.stringify(summary)}\n`);
       }

@@ -27,6 +27,12 @@ describe('d2pruner generate', () => {
     expect(summary.prefillMs).toBeGreaterThan(0);
     expect(summary.selectMs).toBeGreaterThan(0);
     expect(summary.sequence.after).toBe(summary.sequence.before - 27);
+    // Where the prefill went: the report's timings, and the overhead line built from them.
+    expect(summary.timings).toMatchObject({ reused: false, scoringDecoderMs: 0, selectMs: summary.selectMs });
+    expect(summary.timings.decoderMs).toBeGreaterThan(0);
+    const overhead = result.stdout.match(/^overhead: (-?[\d.]+) ms of the prefill besides vision ([\d.]+) ms and decoder ([\d.]+) ms/m);
+    expect(overhead).not.toBeNull();
+    expect(Number(overhead![1])).toBeCloseTo(summary.prefillMs - summary.timings.visionMs - summary.timings.decoderMs, 0);
   });
 
   it('runs unpruned with --method none, and a fraction budget with compact positions', () => {
