@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cumsumPositions, gatherKept } from '../../../src/adapters/transformers/gather.js';
+import { cumsumPositions, gatherKept, rowsOf } from '../../../src/adapters/transformers/gather.js';
 
 /** Embeddings whose value encodes (row, position, dim) so every copied row can be checked. */
 function embeddings(batch: number, length: number, hidden: number): Float32Array {
@@ -77,5 +77,20 @@ describe('gatherKept (the pure gather step of a pruned prefill)', () => {
 
   it('numbers masked slots 1, as transformers.js does', () => {
     expect(Array.from(cumsumPositions([0n, 0n, 1n, 1n, 1n], 0, 5))).toEqual([1n, 1n, 0n, 1n, 2n]);
+  });
+});
+
+describe('rowsOf (image features and prompt text for importance and selection)', () => {
+  const matrix = Float32Array.from({ length: 2 * 5 * 3 }, (_, k) => k); // 2 rows of a batch × 5 positions × width 3
+  it('is a view of the matrix when the positions are consecutive', () => {
+    const rows = rowsOf(matrix, 3, 5, Int32Array.from([1, 2, 3]));
+    expect(Array.from(rows)).toEqual([18, 19, 20, 21, 22, 23, 24, 25, 26]);
+    expect(rows.buffer).toBe(matrix.buffer);
+  });
+  it('copies, in order, when they are not', () => {
+    const rows = rowsOf(matrix, 3, 0, Int32Array.from([4, 0]));
+    expect(Array.from(rows)).toEqual([12, 13, 14, 0, 1, 2]);
+    expect(rows.buffer).not.toBe(matrix.buffer);
+    expect(rowsOf(matrix, 3, 0, new Int32Array(0)).length).toBe(0);
   });
 });
