@@ -84,7 +84,7 @@ export function registerCalibrate(program: Command): void {
     .option('--prompt <text>', 'one generic prompt for every image', 'Describe the image.')
     .requiredOption('--out <file>', 'prior JSON to write (a heat-map PNG is written beside it)')
     .option('--limit <n>', 'use at most n images')
-    .option('--layer <K>', 'the layer the prior is for: importance = the last prompt token\'s attention at layer K-1 of the automatically split decoder; 0 = the decoder input (2 as in generate and eval: on the testbed layer 2 keeps 98.4% at 64/576 tokens, the input 83.2%)', '2')
+    .option('--layer <K>', 'the layer the prior is for: importance = the last prompt token\'s attention at layer K-1 of the automatically split decoder; 0 = the decoder input (2 as in generate and eval: on the testbed layer 2 keeps 97.8% at 64/576 tokens, the input 83.2%)', '2')
     .option('--importance <provider>', 'with --layer 0: promptRelevance (if omitted) or attention (a decoder that exports it)')
     .option('--dtype <dtype>', DTYPE_HELP)
     .option('--quiet', 'no progress output')
