@@ -13,7 +13,7 @@
  * Calls are synchronous and not re-entrant: a session is valid until the next one is opened.
  */
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
-import { rowDot } from './similarity.js';
+import { rowDot, rowNorms } from './similarity.js';
 
 /** Which implementation the kernels use: `auto` (WebAssembly SIMD when available and the input is not tiny), or one forced. */
 export type KernelBackend = 'auto' | 'wasm' | 'js';
@@ -105,11 +105,7 @@ export function rowDots(features: Float32Array, tokens: number, dim: number, max
       dots(p, list, count, out) {
         for (let k = 0; k < count; k++) out[k] = rowDot(features, dim, p, list[k]);
       },
-      norms() {
-        const norms = new Float64Array(tokens);
-        for (let i = 0; i < tokens; i++) norms[i] = Math.sqrt(rowDot(features, dim, i, i));
-        return norms;
-      },
+      norms: () => rowNorms(features, tokens, dim),
     };
   }
   const size = Math.max(maxList, 1);
@@ -170,10 +166,12 @@ export function rowStats(features: Float32Array, tokens: number, dim: number, qu
 }
 
 function rowStatsJs(features: Float32Array, tokens: number, dim: number, query: Float64Array | null): RowStats {
+  // Without a query the sums of squares are rowDot(i, i), the same additions in the same order.
+  if (!query) return { sumSquares: Float64Array.from({ length: tokens }, (_, i) => rowDot(features, dim, i, i)), dots: null };
   const sumSquares = new Float64Array(tokens);
-  const dots = query ? new Float64Array(tokens) : null;
+  const dots = new Float64Array(tokens);
   const end4 = dim & ~3;
-  const q = query ?? new Float64Array(dim);
+  const q = query;
   for (let i = 0; i < tokens; i++) {
     const o = i * dim;
     let n0 = 0, n1 = 0, n2 = 0, n3 = 0;
@@ -190,7 +188,7 @@ function rowStatsJs(features: Float32Array, tokens: number, dim: number, query: 
       d0 += a * q[k];
     }
     sumSquares[i] = n0 + n1 + (n2 + n3);
-    if (dots) dots[i] = d0 + d1 + (d2 + d3);
+    dots[i] = d0 + d1 + (d2 + d3);
   }
   return { sumSquares, dots };
 }

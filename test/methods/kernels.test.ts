@@ -100,7 +100,11 @@ describe('rowStats and the session norms', () => {
       // The dot with the query is the plain sum up to rounding.
       const plain = Array.from({ length: tokens }, (_, i) => query.reduce((s, q, k) => s + q * features[i * dim + k]!, 0));
       for (let i = 0; i < tokens; i++) expect(Math.abs(results[0]!.dots![i]! - plain[i]!)).toBeLessThanOrEqual(1e-9 * (1 + Math.abs(plain[i]!)));
-      expect(withBackend('wasm', () => rowStats(features, tokens, dim, null)).dots).toBeNull();
+      for (const backend of backends) {
+        const plainSquares = withBackend(backend, () => rowStats(features, tokens, dim, null));
+        expect(plainSquares.dots).toBeNull();
+        expect(Array.from(plainSquares.sumSquares)).toEqual(Array.from(results[0]!.sumSquares));
+      }
       // A session's norms (one kernel call) are rowNorms exactly.
       const session = withBackend('wasm', () => rowDots(features, tokens, dim, tokens));
       expect(Array.from(session.norms())).toEqual(Array.from(rowNorms(features, tokens, dim)));
