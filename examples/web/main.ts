@@ -10,7 +10,7 @@
  */
 import { AutoModelForImageTextToText, AutoProcessor, RawImage, env } from '@huggingface/transformers';
 import { methodNames, type MethodName } from 'd2pruner';
-import { chatInputs, overlayStyle, processorGeometry, tileRegions, withTokenPruning, type PruningReport } from 'd2pruner/transformers';
+import { chatInputs, firstTokenBreakdown, overlayStyle, processorGeometry, tileRegions, withTokenPruning, type PruningReport } from 'd2pruner/transformers';
 import { answerToBox, generateScene, IMAGE_SIZE, iou, type Case } from 'd2pruner/testbed';
 import { drawAnswerBoxes, drawOverlay, type AnswerBox } from './overlay.js';
 
@@ -199,7 +199,7 @@ async function run(): Promise<void> {
     const at = report.layer ?? 0;
     $('pruned-title').textContent = `Pruned: ${method}, budget ${keep}${at > 0 ? `, layer ${at}` : ''}`;
     $('layer-pruned').textContent = at > 0 ? `layer ${at} (attention at layer ${at - 1})` : 'decoder input (prompt relevance)';
-    const breakdown = overheadBreakdown(report, result.ttft);
+    const breakdown = firstTokenBreakdown(report.timings, result.ttft);
     const prefix = at > 1 ? `layers 0–${at - 1}` : 'layer 0';
     // At layer K the importance is the attention of layers < K, run on the whole prompt (the prefix).
     $('decoder-pruned').textContent = at > 0 ? `${breakdown.decoderMs.toFixed(0)} ms (${prefix} on all tokens: ${report.timings.scoringDecoderMs.toFixed(0)} ms)` : `${breakdown.decoderMs.toFixed(0)} ms`;
@@ -242,19 +242,6 @@ async function run(): Promise<void> {
   } finally {
     runButton.disabled = false;
   }
-}
-
-/**
- * The first answer's time split as the end-to-end benchmark splits it (bench/e2e.ts): overhead = TTFT − vision
- * encoder − decoder runs (layers < K on the whole prompt and the decoder on the kept tokens), and its parts.
- */
-function overheadBreakdown(report: PruningReport, ttftMs: number) {
-  const t = report.timings;
-  const decoderMs = t.scoringDecoderMs + t.decoderMs;
-  const overheadMs = ttftMs - t.visionMs - decoderMs;
-  const parts = { importanceMs: t.scoringMs, selectMs: t.selectMs, mergeGatherMs: t.mergeMs + t.gatherMs, textEmbedMs: t.textEmbedMs };
-  const otherMs = overheadMs - parts.importanceMs - parts.selectMs - parts.mergeGatherMs - parts.textEmbedMs;
-  return { ttftMs, visionMs: t.visionMs, decoderMs, overheadMs, share: overheadMs / ttftMs, ...parts, otherMs };
 }
 
 /** Right or wrong, as the evaluation scores it (grounding: IoU ≥ 0.5; otherwise the exact answer). */

@@ -68,7 +68,7 @@ export function registerGenerate(program: Command): void {
       const model = flags.model ?? TESTBED_MODEL;
       checkModelFiles(model); // a corrupt model file is named here (exit 2), not deep in the runtime
       const { loadVisionLanguageModel, promptInputs, readImage, decoderFile } = await import('../adapters/transformers/load.js');
-      const { withTokenPruning } = await import('../adapters/transformers/index.js');
+      const { firstTokenBreakdown, withTokenPruning } = await import('../adapters/transformers/index.js');
       const loaded = await loadVisionLanguageModel(model, { dtype });
       const image = await readImage(loaded.transformers, flags.image, '--image');
       const inputs = await promptInputs(loaded, image, flags.prompt);
@@ -116,10 +116,10 @@ export function registerGenerate(program: Command): void {
       process.stdout.write(`visual tokens: ${visualTokens} → ${after} (${method}${positions})\n`);
       process.stdout.write(`selection: ${selectMs.toFixed(1)} ms, prefill: ${prefillMs.toFixed(1)} ms, total: ${totalMs.toFixed(1)} ms\n`);
       if (report) {
-        const t = report.timings;
+        const split = firstTokenBreakdown(report.timings, prefillMs);
         process.stdout.write(
-          `overhead: ${(prefillMs - t.visionMs - t.scoringDecoderMs - t.decoderMs).toFixed(1)} ms of the prefill besides ` +
-            `vision ${t.visionMs.toFixed(1)} ms and decoder ${(t.scoringDecoderMs + t.decoderMs).toFixed(1)} ms (selection, importance, gathers, embeddings, generate() setup)\n`,
+          `overhead: ${split.overheadMs.toFixed(1)} ms of the prefill besides ` +
+            `vision ${split.visionMs.toFixed(1)} ms and decoder ${split.decoderMs.toFixed(1)} ms (selection, importance, gathers, embeddings, generate() setup)\n`,
         );
       }
       if (flags.json) {

@@ -11,7 +11,7 @@ import { parsePrior, type PositionalPrior } from '../importance/prior.js';
 import { renderOverlay } from '../visualize/overlay.js';
 import { generateScene, IMAGE_SIZE, answerToBox, iou } from './generate.js';
 import { decoderFile, loadVisionLanguageModel, promptInputs } from '../adapters/transformers/load.js';
-import { withTokenPruning } from '../adapters/transformers/index.js';
+import { firstTokenBreakdown, withTokenPruning } from '../adapters/transformers/index.js';
 
 /** The decoder layer the demo prunes before (the paper's K, the evaluation's default). */
 const DEMO_LAYER = 2;
@@ -99,7 +99,7 @@ export async function runTestbedDemo(options: TestbedDemoOptions): Promise<{ sce
     const t = report.timings;
     write(
       `  pruned prefill: layers 0–${DEMO_LAYER - 1} on all tokens ${t.scoringDecoderMs.toFixed(1)} ms, layers ${DEMO_LAYER}+ on the kept ${t.decoderMs.toFixed(1)} ms, ` +
-        `vision ${t.visionMs.toFixed(1)} ms, pruning's own work ${(t.mergeMs + t.scoringMs + t.selectMs + t.gatherMs).toFixed(1)} ms`,
+        `vision ${t.visionMs.toFixed(1)} ms, pruning's own work ${firstTokenBreakdown(t, kept.prefillMs).pruningMs.toFixed(1)} ms`,
     );
     panels.push({ label: `${c.task}: d2pruner ${budget}`, keep: report.keep, roles: report.roles });
   }

@@ -39,9 +39,11 @@ export type {
   TokenPruningOptions,
   PrunedModel,
   PruningReport,
+  PrefillTimings,
   ImagePruning,
   FamilyAdapter,
   TokenizerLike,
 } from './types.js';
 export { calibratePrior, type CalibrateOptions } from './calibrate.js';
+export { firstTokenBreakdown, type FirstTokenBreakdown } from './timings.js';
 export { chatPrompt, chatInputs, type ChatPrompt, type ChatPromptOptions, type ChatTurn } from './prompt.js';

@@ -402,13 +402,6 @@ async function decoderAttention(
   return lastTokenAttention(toFloat32(attention), attention.dims, batch, length);
 }
 
-/** Sets `prefillMs` and the overhead it implies (the prefill's time outside the model's sessions). */
-export function finishTimings(report: PruningReport, prefillMs: number): void {
-  report.prefillMs = prefillMs;
-  const t = report.timings;
-  t.overheadMs = Math.max(0, prefillMs - t.textEmbedMs - t.visionMs - t.scoringDecoderMs - t.decoderMs);
-}
-
 /**
  * The whole prefill's counts from its images: kept indices numbered over all images in order (image k's
  * tokens after those of images 0…k−1), their roles, and the summed selection time.

@@ -9,7 +9,8 @@ import { cacheTensor, continuePrunedCache, type PrunedCache } from './continuati
 import { decodeInputs, type DecodeState } from './decode.js';
 import { layerDecode, layerPrunedPrefill, resolveLayer, type LayerDecodeState } from './layer-split.js';
 import { resolveOptions } from './options.js';
-import { finishTimings, prunedPrefill } from './prefill.js';
+import { prunedPrefill } from './prefill.js';
+import { finishTimings } from './timings.js';
 import type { FamilyAdapter, ModelInputs, PrunedModel, PruningReport, TensorLike, TokenPruningOptions, VisionLanguageModelLike } from './types.js';
 
 /**
